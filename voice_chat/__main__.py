@@ -1,0 +1,3 @@
+from voice_chat.cli import main
+
+raise SystemExit(main())

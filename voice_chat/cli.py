@@ -1,0 +1,93 @@
+"""The ``voice-chat`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from voice_chat.logs import configure
+    from voice_chat.server import create_app
+    from voice_chat.settings import load_settings
+
+    try:
+        settings = load_settings(
+            host=args.host,
+            port=args.port,
+            data=args.data,
+            stt_model=args.stt_model,
+            llm_engine=args.llm_engine,
+            llm_model=args.llm_model,
+            llm_base_url=args.llm_base_url,
+            default_character=args.character,
+            log_level=args.log_level,
+            log_format=args.log_format,
+        )
+    except ValidationError as exc:
+        print(f"voice-chat: invalid setting: {_first_error(exc)}", file=sys.stderr)
+        return 2
+    configure(settings.log_level, settings.log_format)
+    settings.data.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level="warning", ws_max_size=16 << 20
+    )
+    return 0
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "value"
+    return f"{where}: {err['msg']}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voice-chat", description="Talk out loud with AI characters, offline."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server (env VOICE_CHAT_* sets defaults)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--data", help="data directory for user voices, characters, history")
+    serve.add_argument("--stt-model", help="embedded:tiny.en, embedded:base, a folder or a name")
+    serve.add_argument("--llm-engine", choices=["llama", "openai"])
+    serve.add_argument("--llm-model", help="embedded:smollm2-135m, a .gguf path, or a model name")
+    serve.add_argument("--llm-base-url", help="OpenAI-compatible server URL (llm-engine openai)")
+    serve.add_argument("--character", help="default character id")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-format", choices=["json", "console"])
+    serve.set_defaults(func=_serve)
+    _register_optional(sub)
+    return parser
+
+
+def _register_optional(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Sub-commands that live in their own packages."""
+    import importlib
+    import importlib.util
+
+    for module in ("voice_chat.client.cli", "voice_chat.voicelab.cli", "voice_chat.cards.cli"):
+        if importlib.util.find_spec(module.rsplit(".", 1)[0]) is None:
+            continue
+        if importlib.util.find_spec(module) is None:
+            continue
+        mod = importlib.import_module(module)
+        register = getattr(mod, "register", None)
+        if register is not None:
+            register(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,46 @@
+"""A conversation's turns, as the pipeline sees them. Persistent stores implement the same."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass
+class Turn:
+    id: int
+    role: str  # "user" | "assistant"
+    text: str
+
+
+class Conversation(Protocol):
+    def turns(self) -> list[Turn]: ...
+    def add(self, role: str, text: str) -> int: ...
+    def update(self, turn_id: int, text: str) -> None: ...
+    def remove(self, turn_id: int) -> None: ...
+
+
+class InMemoryConversation:
+    """Turns kept for the life of one session."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self) -> None:
+        self._turns: list[Turn] = []
+
+    def turns(self) -> list[Turn]:
+        return list(self._turns)
+
+    def add(self, role: str, text: str) -> int:
+        turn = Turn(next(self._ids), role, text)
+        self._turns.append(turn)
+        return turn.id
+
+    def update(self, turn_id: int, text: str) -> None:
+        for turn in self._turns:
+            if turn.id == turn_id:
+                turn.text = text
+
+    def remove(self, turn_id: int) -> None:
+        self._turns = [t for t in self._turns if t.id != turn_id]

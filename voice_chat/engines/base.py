@@ -1,0 +1,59 @@
+"""The three small interfaces every engine implements.
+
+STT and TTS are synchronous and CPU-bound: the pipeline calls them in worker threads.
+The chat model is asynchronous because one backend is an HTTP server; the embedded backend
+runs its own worker thread and checks ``cancel`` between tokens.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+class EngineError(RuntimeError):
+    """An engine could not be loaded or failed; the message says what to do."""
+
+
+class SpeechToText(Protocol):
+    def transcribe(self, audio: np.ndarray) -> str:
+        """16 kHz mono float32 audio to text."""
+        ...
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    max_tokens: int = 80
+    temperature: float = 0.3
+    stop: tuple[str, ...] = ()
+
+
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": str}
+
+
+class ChatModel(Protocol):
+    name: str
+
+    def stream(
+        self, messages: list[Message], options: GenerationOptions, cancel: threading.Event
+    ) -> AsyncIterator[str]:
+        """Yield text deltas of the reply; stop early when ``cancel`` is set."""
+        ...
+
+    async def warm(self, messages: list[Message]) -> None:
+        """Pre-compute what can be cached for this prompt prefix (no-op where not possible)."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+class Synthesizer(Protocol):
+    sample_rate: int
+
+    def synthesize(self, text: str) -> Iterator[np.ndarray]:
+        """Yield float32 mono chunks at ``sample_rate`` for the text."""
+        ...

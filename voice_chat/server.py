@@ -1,0 +1,162 @@
+"""The FastAPI app: health, characters, voices, the page, and the realtime websocket."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, WebSocket
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from voice_chat.characters import CharacterError
+from voice_chat.runtime import Runtime
+from voice_chat.session import RealtimeSession
+from voice_chat.settings import Settings
+
+log = structlog.get_logger(__name__)
+WEB_DIR = Path(__file__).parent / "web"
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
+    rt = runtime or Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loading = asyncio.create_task(_load(rt))
+        yield
+        loading.cancel()
+
+    app = FastAPI(title="voice_chat", version="0.1.0", lifespan=lifespan)
+    app.state.runtime = rt
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        if rt.ready:
+            return JSONResponse({"status": "ok", "sessions": rt.sessions})
+        status = "failed" if rt.load_error else "loading"
+        return JSONResponse({"status": status, "error": rt.load_error}, status_code=503)
+
+    @app.get("/v1/characters")
+    async def list_characters() -> dict[str, Any]:
+        return {"characters": [_character_json(c) for c in rt.characters.list()]}
+
+    @app.get("/v1/characters/{character_id}/avatar", response_model=None)
+    async def avatar(character_id: str) -> FileResponse | JSONResponse:
+        try:
+            character = rt.characters.get(character_id)
+        except CharacterError as exc:
+            return _error(404, exc.code, str(exc))
+        if character.avatar is None:
+            return _error(404, "no_avatar", f"character {character_id!r} has no avatar")
+        return FileResponse(character.avatar, media_type="image/png")
+
+    @app.get("/v1/voices")
+    async def list_voices() -> dict[str, Any]:
+        return {"voices": [v.model_dump() for v in rt.voices.list()]}
+
+    @app.websocket("/v1/realtime")
+    async def realtime(ws: WebSocket) -> None:
+        await _realtime(rt, ws)
+
+    if (WEB_DIR / "index.html").is_file():
+        app.mount(
+            "/static", StaticFiles(directory=WEB_DIR / "static", check_dir=False), name="static"
+        )
+
+        @app.get("/", include_in_schema=False)
+        async def index() -> FileResponse:
+            return FileResponse(WEB_DIR / "index.html")
+
+    return app
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _character_json(c: Any) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "description": c.description,
+        "voice": c.voice,
+        "avatar_url": f"/v1/characters/{c.id}/avatar" if c.avatar else None,
+        "shipped": c.shipped,
+    }
+
+
+async def _load(rt: Runtime) -> None:
+    try:
+        await asyncio.to_thread(rt.load)
+        await rt.warm_up()
+        rt.ready = True
+    except Exception as exc:  # noqa: BLE001 - reported by /healthz and the log
+        rt.load_error = str(exc)
+        log.error("model loading failed", error=str(exc))
+
+
+async def _realtime(rt: Runtime, ws: WebSocket) -> None:
+    await ws.accept()
+    settings = rt.settings
+    query = dict(ws.query_params)
+    if not rt.ready:
+        await ws.send_json(
+            {
+                "type": "error",
+                "error": {
+                    "code": "not_ready",
+                    "message": "models are still loading; retry shortly",
+                },
+            }
+        )
+        await ws.close(code=1013, reason="models loading")
+        return
+    if rt.sessions >= settings.max_sessions:
+        await ws.send_json(
+            {
+                "type": "error",
+                "error": {
+                    "code": "too_many_sessions",
+                    "message": f"the server holds its limit of {settings.max_sessions} sessions",
+                },
+            }
+        )
+        await ws.close(code=1013, reason="too many sessions")
+        return
+    character_id = query.get("character") or settings.default_character
+    try:
+        character = rt.characters.get(character_id)
+    except CharacterError as exc:
+        await ws.send_json({"type": "error", "error": {"code": exc.code, "message": str(exc)}})
+        await ws.close(code=1008, reason=exc.code)
+        return
+    try:
+        rate = int(query.get("input_sample_rate", "16000"))
+        if not 8000 <= rate <= 48000:
+            raise ValueError
+    except ValueError:
+        await ws.send_json(
+            {
+                "type": "error",
+                "error": {
+                    "code": "invalid_event",
+                    "message": "input_sample_rate must be an integer from 8000 to 48000",
+                },
+            }
+        )
+        await ws.close(code=1008, reason="invalid input_sample_rate")
+        return
+    await rt.prepare_voice(character.voice)
+    rt.sessions += 1
+    try:
+        session = RealtimeSession(rt, ws, character, query)
+        session.input_rate = rate
+        session.pipeline.set_input_rate(rate)
+        await session.run()
+    finally:
+        rt.sessions -= 1

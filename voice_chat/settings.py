@@ -1,0 +1,89 @@
+"""One settings object: environment variables ``VOICE_CHAT_*``, overridden by CLI flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "voice-chat"
+
+
+class Settings(BaseSettings):
+    """Every knob of the server. Env: ``VOICE_CHAT_<NAME>``; CLI flags override."""
+
+    model_config = SettingsConfigDict(env_prefix="VOICE_CHAT_", extra="ignore")
+
+    # --- network
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "console"
+
+    # --- where things live
+    data: Path = Field(default_factory=_default_data_dir, description="user data directory")
+    characters_dir: Path = REPO_ROOT / "characters"
+    voices_dir: Path = REPO_ROOT / "voices"
+    default_character: str = "nova"
+
+    # --- speech-to-text
+    stt_engine: Literal["whisper"] = "whisper"
+    stt_model: str = "embedded:tiny.en"
+    stt_compute_type: str = "int8"
+    stt_device: str = "cpu"
+    stt_threads: int = Field(2, ge=1, le=64)
+    stt_beam_size: int = Field(1, ge=1, le=10)
+    stt_window_s: float = Field(10.0, ge=5.0, le=30.0)
+    stt_language: str | None = "en"
+
+    # --- language model
+    llm_engine: Literal["llama", "openai"] = "llama"
+    llm_model: str = "embedded:smollm2-135m"
+    llm_threads: int = Field(1, ge=1, le=64)
+    llm_context: int = Field(2048, ge=256, le=131072)
+    llm_temperature: float = Field(0.3, ge=0.0, le=2.0)
+    llm_base_url: str = "http://127.0.0.1:8080/v1"
+    llm_api_key: str | None = None
+    llm_timeout_s: float = Field(60.0, gt=0)
+    max_reply_tokens: int = Field(80, ge=8, le=4096)
+    max_reply_sentences: int = Field(3, ge=1, le=50)
+
+    # --- text-to-speech
+    tts_threads: int = Field(1, ge=1, le=64)
+    default_voice: str = "joe"
+
+    # --- turn detection
+    vad_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    silence_duration_ms: int = Field(300, ge=100, le=5000)
+    speculative_ms: int = Field(120, ge=0, le=5000)
+
+    # --- limits
+    max_sessions: int = Field(16, ge=1, le=10000)
+    max_frame_bytes: int = Field(65536, ge=320, le=16 * 1024 * 1024)
+    max_text_bytes: int = Field(65536, ge=256, le=16 * 1024 * 1024)
+    max_text_chars: int = Field(2000, ge=1, le=100000)
+    max_utterance_s: float = Field(30.0, ge=1.0, le=600.0)
+    max_audio_speed: float = Field(3.0, ge=1.0, le=100.0)
+
+    # --- concurrency: worker threads per engine (models are shared by all sessions)
+    stt_workers: int = Field(1, ge=1, le=16)
+    tts_workers: int = Field(1, ge=1, le=16)
+
+    @field_validator("stt_language")
+    @classmethod
+    def _empty_language_is_auto(cls, v: str | None) -> str | None:
+        return v or None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with non-None ``overrides`` (e.g. CLI flags) on top."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)  # type: ignore[arg-type]
