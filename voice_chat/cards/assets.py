@@ -76,20 +76,14 @@ def sniff_media_type(data: bytes) -> str | None:
         return "audio/ogg"
     if head.startswith(b"fLaC"):
         return "audio/flac"
-    if head.startswith(b"ID3") or (
-        len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0
-    ):
+    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
         return "audio/mpeg"
     return None
 
 
 def _decode_data_uri(uri: str) -> bytes | None:
     header, sep, payload = uri.partition(",")
-    if (
-        not sep
-        or not header.endswith(";base64")
-        or len(payload) > MAX_DATA_URI_BYTES * 4 // 3 + 4
-    ):
+    if not sep or not header.endswith(";base64") or len(payload) > MAX_DATA_URI_BYTES * 4 // 3 + 4:
         return None
     try:
         return base64.b64decode(payload, validate=True)
@@ -97,9 +91,7 @@ def _decode_data_uri(uri: str) -> bytes | None:
         return None
 
 
-def resolve_assets(
-    raw: Any, files: dict[str, bytes], image: bytes | None
-) -> list[Asset]:
+def resolve_assets(raw: Any, files: dict[str, bytes], image: bytes | None) -> list[Asset]:
     """Turn ``data.assets`` into :class:`Asset` objects with their bytes where available.
 
     A missing ``assets`` means the V3 default: one ``icon`` named ``main`` at ``ccdefault:``.
@@ -119,9 +111,7 @@ def resolve_assets(
             data = image
         elif uri.startswith("data:"):
             data = _decode_data_uri(uri)
-        out.append(
-            Asset(kind, uri, str(item.get("name", "")), str(item.get("ext", "")), data)
-        )
+        out.append(Asset(kind, uri, str(item.get("name", "")), str(item.get("ext", "")), data))
     return out
 
 
@@ -154,7 +144,5 @@ def find_voice_sample(assets: list[Asset]) -> VoiceSample | None:
             continue
         ext = asset.ext.lower() or media.split("/")[1]
         name = asset.name or "voice"
-        return VoiceSample(
-            name if name.endswith(f".{ext}") else f"{name}.{ext}", asset.data, media
-        )
+        return VoiceSample(name if name.endswith(f".{ext}") else f"{name}.{ext}", asset.data, media)
     return None

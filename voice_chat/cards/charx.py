@@ -52,20 +52,13 @@ def _check_info(info: zipfile.ZipInfo) -> None:
     if info.flag_bits & 0x1:
         raise CardError("invalid_zip", f"encrypted zip member {info.filename!r}")
     if stat.S_ISLNK(info.external_attr >> 16):
-        raise CardError(
-            "unsafe_zip_path", f"symlink in the CHARX zip: {info.filename!r}"
-        )
+        raise CardError("unsafe_zip_path", f"symlink in the CHARX zip: {info.filename!r}")
     if info.file_size > MAX_ASSET_BYTES:
-        raise CardError(
-            "zip_bomb", f"zip member {info.filename!r} is over {MAX_ASSET_BYTES}"
-        )
-    if (
-        info.file_size > RATIO_FLOOR_BYTES
-        and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1)
+        raise CardError("zip_bomb", f"zip member {info.filename!r} is over {MAX_ASSET_BYTES}")
+    if info.file_size > RATIO_FLOOR_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(
+        info.compress_size, 1
     ):
-        raise CardError(
-            "zip_bomb", f"zip member {info.filename!r} has a suspicious ratio"
-        )
+        raise CardError("zip_bomb", f"zip member {info.filename!r} has a suspicious ratio")
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> bytes:
@@ -75,9 +68,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -
         while chunk := member.read(_READ_BLOCK):
             out += chunk
             if len(out) > cap:
-                raise CardError(
-                    "zip_bomb", f"zip member {info.filename!r} inflates past limits"
-                )
+                raise CardError("zip_bomb", f"zip member {info.filename!r} inflates past limits")
     return bytes(out)
 
 
@@ -92,25 +83,17 @@ def read_charx(data: bytes) -> tuple[bytes, dict[str, bytes]]:
     with archive:
         infos = [i for i in archive.infolist() if not i.is_dir()]
         if len(archive.infolist()) > MAX_ZIP_ENTRIES:
-            raise CardError(
-                "zip_too_many_files", f"the CHARX has over {MAX_ZIP_ENTRIES} entries"
-            )
+            raise CardError("zip_too_many_files", f"the CHARX has over {MAX_ZIP_ENTRIES} entries")
         seen: set[str] = set()
         for info in archive.infolist():
             _check_info(info)
             if info.filename in seen:
-                raise CardError(
-                    "invalid_zip", f"duplicate zip member {info.filename!r}"
-                )
+                raise CardError("invalid_zip", f"duplicate zip member {info.filename!r}")
             seen.add(info.filename)
         if sum(i.file_size for i in infos) > MAX_UNPACKED_BYTES:
-            raise CardError(
-                "zip_bomb", f"the CHARX unpacks to over {MAX_UNPACKED_BYTES} bytes"
-            )
+            raise CardError("zip_bomb", f"the CHARX unpacks to over {MAX_UNPACKED_BYTES} bytes")
         if CARD_JSON not in seen:
-            raise CardError(
-                "missing_card_json", "the CHARX has no card.json at its root"
-            )
+            raise CardError("missing_card_json", "the CHARX has no card.json at its root")
         budget = MAX_UNPACKED_BYTES
         files: dict[str, bytes] = {}
         try:
@@ -135,7 +118,5 @@ def write_charx(card_json: bytes, files: dict[str, bytes]) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr(CARD_JSON, card_json, compress_type=zipfile.ZIP_DEFLATED)
         for path, content in sorted(files.items()):
-            archive.writestr(
-                check_member_path(path), content, compress_type=zipfile.ZIP_DEFLATED
-            )
+            archive.writestr(check_member_path(path), content, compress_type=zipfile.ZIP_DEFLATED)
     return buffer.getvalue()

@@ -18,14 +18,10 @@ _CHAR_TAGS = r"\{\{char\}\}|<bot>|<char>"
 def _speaker_pattern(char: str, user: str) -> re.Pattern[str]:
     user_alt = f"{_USER_TAGS}|{re.escape(user)}" if user.strip() else _USER_TAGS
     char_alt = f"{_CHAR_TAGS}|{re.escape(char)}" if char.strip() else _CHAR_TAGS
-    return re.compile(
-        rf"^\s*(?:(?P<user>{user_alt})|(?P<char>{char_alt}))\s*:\s?", re.IGNORECASE
-    )
+    return re.compile(rf"^\s*(?:(?P<user>{user_alt})|(?P<char>{char_alt}))\s*:\s?", re.IGNORECASE)
 
 
-def split_examples(
-    mes_example: str, *, char: str, user: str
-) -> list[list[dict[str, str]]]:
+def split_examples(mes_example: str, *, char: str, user: str) -> list[list[dict[str, str]]]:
     """Blocks of ``{"role", "content"}`` turns, macros *not* substituted."""
     speaker = _speaker_pattern(char, user)
     blocks: list[list[dict[str, str]]] = []

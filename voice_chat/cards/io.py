@@ -34,16 +34,12 @@ ICON_PATH = "assets/icon/images/main.png"
 def load_card(data: bytes) -> Card:
     """Parse a card from file bytes in any supported container. Raises ``CardError``."""
     if is_png(data):
-        card = card_from_dict(
-            parse_json_bytes(card_json_from_png(data), what="PNG card")
-        )
+        card = card_from_dict(parse_json_bytes(card_json_from_png(data), what="PNG card"))
         card.image = data
         return card
     if is_zip(data):
         card_json, files = read_charx(data)
-        card = card_from_dict(
-            parse_json_bytes(card_json, what="card.json"), files=files
-        )
+        card = card_from_dict(parse_json_bytes(card_json, what="card.json"), files=files)
         for asset in card.assets:  # embedded pictures are checked like an uploaded PNG
             if asset.data is not None and is_png(asset.data):
                 image_size(asset.data)
@@ -51,9 +47,7 @@ def load_card(data: bytes) -> Card:
     head = data[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"{"):
         return card_from_dict(parse_json_bytes(data))
-    raise CardError(
-        "unknown_format", "not a character card (expected JSON, PNG or CHARX)"
-    )
+    raise CardError("unknown_format", "not a character card (expected JSON, PNG or CHARX)")
 
 
 def load_card_file(path: str | Path) -> Card:
@@ -80,9 +74,7 @@ def _png_base(card: Card) -> bytes:
         if converted is not None:
             return converted
     shade = zlib.crc32(card.name.encode())
-    return plain_png(
-        rgb=(64 + shade % 128, 64 + (shade >> 8) % 128, 64 + (shade >> 16) % 128)
-    )
+    return plain_png(rgb=(64 + shade % 128, 64 + (shade >> 8) % 128, 64 + (shade >> 16) % 128))
 
 
 def _to_png(image: bytes) -> bytes | None:
@@ -106,11 +98,7 @@ def _png_v3(card: Card) -> dict[str, Any]:
     """V3 object for a PNG: the PNG itself is the main icon (``ccdefault:``)."""
     v3 = card.to_v3()
     for asset in v3["data"].get("assets") or []:
-        if (
-            isinstance(asset, dict)
-            and asset.get("type") == "icon"
-            and asset.get("name") == "main"
-        ):
+        if isinstance(asset, dict) and asset.get("type") == "icon" and asset.get("name") == "main":
             asset["uri"] = "ccdefault:"
     return v3
 
@@ -122,9 +110,7 @@ def _charx_parts(card: Card) -> tuple[dict[str, Any], dict[str, bytes]]:
     if card.image is not None:
         assets = data.get("assets")
         if assets is None:
-            assets = data["assets"] = [
-                {"type": "icon", "uri": "ccdefault:", "name": "main"}
-            ]
+            assets = data["assets"] = [{"type": "icon", "uri": "ccdefault:", "name": "main"}]
         for asset in assets:
             if isinstance(asset, dict) and (asset.get("type"), asset.get("uri")) == (
                 "icon",

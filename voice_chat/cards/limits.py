@@ -36,8 +36,6 @@ MAX_CHARX_BYTES = 32 * MIB  # the .charx file
 MAX_ZIP_ENTRIES = 256
 MAX_ASSET_BYTES = 16 * MIB  # one unpacked member
 MAX_UNPACKED_BYTES = 64 * MIB  # all unpacked members together
-MAX_COMPRESSION_RATIO = (
-    100  # unpacked/packed, checked for members over RATIO_FLOOR_BYTES
-)
+MAX_COMPRESSION_RATIO = 100  # unpacked/packed, checked for members over RATIO_FLOOR_BYTES
 RATIO_FLOOR_BYTES = 1 * MIB
 MAX_DATA_URI_BYTES = 8 * MIB  # a base64 ``data:`` asset URI, decoded

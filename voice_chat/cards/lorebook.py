@@ -36,16 +36,12 @@ MAX_RECURSION_PASSES = 3
 
 def _any_key(entry: LoreEntry, keys: Sequence[str], text: str) -> bool:
     return any(
-        key_in_text(
-            k, text, case_sensitive=entry.case_sensitive, whole_words=entry.whole_words
-        )
+        key_in_text(k, text, case_sensitive=entry.case_sensitive, whole_words=entry.whole_words)
         for k in keys
     )
 
 
-def _matches(
-    entry: LoreEntry, text: str, assistant_turns: int, greeting: int | None
-) -> bool:
+def _matches(entry: LoreEntry, text: str, assistant_turns: int, greeting: int | None) -> bool:
     dec = entry.decorators
     if not entry.enabled or not entry.content:
         return False
@@ -54,8 +50,7 @@ def _matches(
     if dec.has("dont_activate"):
         return False
     after, every, greet = (
-        dec.int(n)
-        for n in ("activate_only_after", "activate_only_every", "is_greeting")
+        dec.int(n) for n in ("activate_only_after", "activate_only_every", "is_greeting")
     )
     if after is not None and assistant_turns < after:
         return False
@@ -100,9 +95,7 @@ def scan(
             if entry.index in seen:
                 continue
             depth = entry.scan_depth if entry.scan_depth is not None else base_depth
-            window = (
-                [text for _, text in history[len(history) - depth :]] if depth else []
-            )
+            window = [text for _, text in history[len(history) - depth :]] if depth else []
             text = "\n".join([*window, extra])
             if _matches(entry, text, assistant_turns, greeting_index):
                 new.append(entry)
@@ -114,9 +107,7 @@ def scan(
     budgets = [b for b in (book.token_budget, token_budget) if b is not None]
     budget = min(budgets) if budgets else None
     result, used = LoreResult(), 0
-    ranked = sorted(
-        found, key=lambda e: (e.decorators.has("ignore_on_max_context"), -e.rank)
-    )
+    ranked = sorted(found, key=lambda e: (e.decorators.has("ignore_on_max_context"), -e.rank))
     rendered: dict[int, str] = {}
     for entry in ranked:
         text = render(entry.content)

@@ -36,20 +36,14 @@ def compile_regex_key(key: str, *, case_sensitive: bool) -> regex.Pattern[str]:
         raise CardError("invalid_regex", f"regex key is over {MAX_REGEX_CHARS} chars")
     pattern, flags = key, 0 if case_sensitive else regex.IGNORECASE
     end = key.rfind("/")
-    if (
-        key.startswith("/")
-        and end > 0
-        and set(key[end + 1 :]) <= set(_FLAGS) | _IGNORED_FLAGS
-    ):
+    if key.startswith("/") and end > 0 and set(key[end + 1 :]) <= set(_FLAGS) | _IGNORED_FLAGS:
         pattern, flags = key[1:end], 0
         for letter in key[end + 1 :]:
             flags |= _FLAGS.get(letter, 0)
     try:
         return regex.compile(pattern, flags | regex.V0)
     except (regex.error, ValueError, OverflowError, RecursionError) as exc:
-        raise CardError(
-            "invalid_regex", f"regex key {key!r} does not compile: {exc}"
-        ) from None
+        raise CardError("invalid_regex", f"regex key {key!r} does not compile: {exc}") from None
 
 
 def regex_search(pattern: regex.Pattern[str], text: str) -> bool:
@@ -63,14 +57,10 @@ def regex_search(pattern: regex.Pattern[str], text: str) -> bool:
 
 @lru_cache(maxsize=1024)
 def _word_pattern(key: str, case_sensitive: bool) -> re.Pattern[str]:
-    return re.compile(
-        rf"(?<!\w){re.escape(key)}(?!\w)", 0 if case_sensitive else re.IGNORECASE
-    )
+    return re.compile(rf"(?<!\w){re.escape(key)}(?!\w)", 0 if case_sensitive else re.IGNORECASE)
 
 
-def key_in_text(
-    key: str, text: str, *, case_sensitive: bool, whole_words: bool
-) -> bool:
+def key_in_text(key: str, text: str, *, case_sensitive: bool, whole_words: bool) -> bool:
     """Plain key: substring (or whole-word) match; blank keys never match."""
     key = key.strip()
     if not key:

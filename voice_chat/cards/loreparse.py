@@ -62,16 +62,14 @@ class Lorebook:
 class LoreResult:
     before_char: list[str] = field(default_factory=list)
     after_char: list[str] = field(default_factory=list)
-    at_depth: list[tuple[int, str, str]] = field(
-        default_factory=list
-    )  # (depth, role, text)
+    at_depth: list[tuple[int, str, str]] = field(default_factory=list)  # (depth, role, text)
     activated: list[LoreEntry] = field(default_factory=list)
 
 
 def _typed(where: str, value: Any, kinds: tuple[type, ...], default: Any) -> Any:
     if value is None:
         return default
-    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
         raise CardError("invalid_field", f"{where} has the wrong type")
     return value
 
@@ -84,9 +82,7 @@ def _keys(where: str, value: Any) -> tuple[str, ...]:
         raise CardError("too_many_items", f"{where} has over {MAX_KEYS_PER_ENTRY} keys")
     for key in value:
         if not isinstance(key, str) or len(key) > MAX_KEY_CHARS:
-            raise CardError(
-                "invalid_field", f"{where}: keys must be strings <= {MAX_KEY_CHARS}"
-            )
+            raise CardError("invalid_field", f"{where}: keys must be strings <= {MAX_KEY_CHARS}")
     return tuple(value)
 
 
@@ -101,9 +97,7 @@ def _entry(i: int, raw: Any) -> LoreEntry:
         raise CardError("invalid_field", f"{where} must be an object")
     content = _typed(f"{where}.content", raw.get("content"), (str,), "")
     if len(content.encode("utf-8")) > MAX_TEXT_FIELD_BYTES:
-        raise CardError(
-            "field_too_long", f"{where}.content is over {MAX_TEXT_FIELD_BYTES} bytes"
-        )
+        raise CardError("field_too_long", f"{where}.content is over {MAX_TEXT_FIELD_BYTES} bytes")
     ext = _typed(f"{where}.extensions", raw.get("extensions"), (dict,), {})
     decorators, text = split_decorators(content)
     flag = {
@@ -113,9 +107,7 @@ def _entry(i: int, raw: Any) -> LoreEntry:
     keys = _keys(f"{where}.keys", raw.get("keys"))
     patterns = ()
     if flag["use_regex"]:
-        patterns = tuple(
-            compile_regex_key(k, case_sensitive=flag["case_sensitive"]) for k in keys
-        )
+        patterns = tuple(compile_regex_key(k, case_sensitive=flag["case_sensitive"]) for k in keys)
     position = "after_char" if raw.get("position") == "after_char" else "before_char"
     depth, role = 0, "system"
     if ext.get("position") == 4 and isinstance(ext.get("depth"), int):
@@ -125,11 +117,7 @@ def _entry(i: int, raw: Any) -> LoreEntry:
         position, depth = "depth", decorators.int("depth") or 0
     role = decorators.get("role") or role
     if decorators.has("position"):
-        position = (
-            "before_char"
-            if decorators.get("position") == "before_desc"
-            else "after_char"
-        )
+        position = "before_char" if decorators.get("position") == "before_desc" else "after_char"
     scan_depth = decorators.int("scan_depth")
     if scan_depth is None and isinstance(ext.get("scan_depth"), int):
         scan_depth = max(0, ext["scan_depth"])
@@ -157,9 +145,7 @@ def parse_lorebook(book: dict[str, Any]) -> Lorebook:
     """Validate a ``character_book`` object. Raises ``CardError``."""
     entries = _typed("character_book.entries", book.get("entries"), (list,), [])
     if len(entries) > MAX_LORE_ENTRIES:
-        raise CardError(
-            "too_many_items", f"the lorebook has over {MAX_LORE_ENTRIES} entries"
-        )
+        raise CardError("too_many_items", f"the lorebook has over {MAX_LORE_ENTRIES} entries")
     budget = _int("character_book.token_budget", book.get("token_budget"))
     return Lorebook(
         entries=tuple(_entry(i, raw) for i, raw in enumerate(entries)),

@@ -61,9 +61,7 @@ def substitute(
         if sep and key == "random":
             return rng.choice(_choices(arg))
         if sep and key == "pick":
-            return random.Random(zlib.crc32(text.encode()) + match.start()).choice(
-                _choices(arg)
-            )
+            return random.Random(zlib.crc32(text.encode()) + match.start()).choice(_choices(arg))
         if sep and key == "roll":
             sides = arg.strip().lower().removeprefix("d")
             if (

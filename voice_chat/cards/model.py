@@ -73,9 +73,7 @@ class Card:
         self.data = data
         self.spec: SourceSpec = spec
         self.root_extras = root_extras or {}
-        self.files = (
-            files or {}
-        )  # embedded files by zip path (CHARX), card.json excluded
+        self.files = files or {}  # embedded files by zip path (CHARX), card.json excluded
         self.image = image  # the PNG the card came in: the ``ccdefault:`` icon
         self._lorebook = lorebook
 
@@ -132,9 +130,7 @@ class Card:
     # --- list fields
     def _strings(self, key: str) -> list[str]:
         value = self.data.get(key)
-        return (
-            [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-        )
+        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
     @property
     def alternate_greetings(self) -> list[str]:
@@ -185,9 +181,7 @@ class Card:
             if not isinstance(voice, str) or not voice.strip():
                 raise CardError("invalid_field", "voice must be a non-empty string")
             if len(voice) > MAX_VOICE_ID_CHARS:
-                raise CardError(
-                    "field_too_long", f"voice is over {MAX_VOICE_ID_CHARS} chars"
-                )
+                raise CardError("field_too_long", f"voice is over {MAX_VOICE_ID_CHARS} chars")
             ours["voice"] = voice
         self.extensions[EXTENSION_KEY] = ours
 

@@ -39,18 +39,14 @@ PYGMALION_ALIASES = {
 
 
 def _reject_constant(name: str) -> Any:
-    raise CardError(
-        "invalid_json", f"card JSON contains {name}, which is not valid JSON"
-    )
+    raise CardError("invalid_json", f"card JSON contains {name}, which is not valid JSON")
 
 
 def parse_json_bytes(raw: bytes | str, *, what: str = "card JSON") -> Any:
     """Decode JSON with the size and depth limits. Raises ``CardError``."""
     size = len(raw.encode("utf-8")) if isinstance(raw, str) else len(raw)
     if size > MAX_JSON_BYTES:
-        raise CardError(
-            "too_large", f"{what} is {size} bytes; the limit is {MAX_JSON_BYTES}"
-        )
+        raise CardError("too_large", f"{what} is {size} bytes; the limit is {MAX_JSON_BYTES}")
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8-sig")
@@ -71,9 +67,7 @@ def _check_depth(value: Any) -> None:
     while stack:
         item, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:
-            raise CardError(
-                "too_deep", f"card JSON nests deeper than {MAX_JSON_DEPTH} levels"
-            )
+            raise CardError("too_deep", f"card JSON nests deeper than {MAX_JSON_DEPTH} levels")
         if isinstance(item, dict):
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list):
@@ -96,9 +90,7 @@ def _check_list(key: str, value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise CardError("invalid_field", f"field '{key}' must be a list of strings")
     if len(value) > MAX_LIST_ITEMS:
-        raise CardError(
-            "too_many_items", f"field '{key}' has over {MAX_LIST_ITEMS} items"
-        )
+        raise CardError("too_many_items", f"field '{key}' has over {MAX_LIST_ITEMS} items")
     for i, item in enumerate(value):
         _check_text(f"{key}[{i}]", item)
     return value
@@ -125,14 +117,10 @@ def _validate_data(data: dict[str, Any]) -> None:
     if notes is not None and not (
         isinstance(notes, dict) and all(isinstance(v, str) for v in notes.values())
     ):
-        raise CardError(
-            "invalid_field", "'creator_notes_multilingual' must map to strings"
-        )
+        raise CardError("invalid_field", "'creator_notes_multilingual' must map to strings")
     for key in ("creation_date", "modification_date"):
         value = data.get(key)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int | float)
-        ):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise CardError("invalid_field", f"field '{key}' must be a number")
     _validate_assets(data.get("assets"))
 
@@ -141,18 +129,14 @@ def _validate_assets(assets: Any) -> None:
     if assets is None:
         return
     if not isinstance(assets, list) or len(assets) > MAX_LIST_ITEMS:
-        raise CardError(
-            "invalid_field", f"'assets' must be a list of at most {MAX_LIST_ITEMS}"
-        )
+        raise CardError("invalid_field", f"'assets' must be a list of at most {MAX_LIST_ITEMS}")
     for i, asset in enumerate(assets):
         if not isinstance(asset, dict):
             raise CardError("invalid_field", f"assets[{i}] must be an object")
         for key in ("type", "uri", "name", "ext"):
             if not isinstance(asset.get(key, ""), str):
                 raise CardError("invalid_field", f"assets[{i}].{key} must be a string")
-            _check_text(
-                f"assets[{i}].{key}", asset.get(key, ""), 8 * MAX_TEXT_FIELD_BYTES
-            )
+            _check_text(f"assets[{i}].{key}", asset.get(key, ""), 8 * MAX_TEXT_FIELD_BYTES)
 
 
 def split_card_dict(obj: Any) -> tuple[SourceSpec, dict[str, Any], dict[str, Any]]:
@@ -194,9 +178,7 @@ def card_from_dict(
         if not isinstance(book, dict):
             raise CardError("invalid_field", "'character_book' must be an object")
         lorebook = parse_lorebook(book)
-    return Card(
-        data, spec=spec, root_extras=extras, files=files, image=image, lorebook=lorebook
-    )
+    return Card(data, spec=spec, root_extras=extras, files=files, image=image, lorebook=lorebook)
 
 
 def card_from_json(raw: bytes | str, **kwargs: Any) -> Card:

@@ -49,9 +49,7 @@ def read_chunks(data: bytes) -> list[Chunk]:
         length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         end = pos + 8 + length
         if end + 4 > len(data):
-            raise CardError(
-                "invalid_png", f"PNG chunk {kind!r} runs past the end of the file"
-            )
+            raise CardError("invalid_png", f"PNG chunk {kind!r} runs past the end of the file")
         body = data[pos + 8 : end]
         (crc,) = struct.unpack(">I", data[end : end + 4])
         if zlib.crc32(kind + body) != crc:
@@ -69,9 +67,7 @@ def _check_ihdr(kind: bytes, body: bytes) -> None:
         raise CardError("invalid_png", "the PNG does not start with an IHDR chunk")
     width, height = struct.unpack(">II", body[:8])
     if not 0 < width <= MAX_IMAGE_SIDE or not 0 < height <= MAX_IMAGE_SIDE:
-        raise CardError(
-            "image_too_large", f"image is {width}x{height}; max side {MAX_IMAGE_SIDE}"
-        )
+        raise CardError("image_too_large", f"image is {width}x{height}; max side {MAX_IMAGE_SIDE}")
     if width * height > MAX_IMAGE_PIXELS:
         raise CardError("image_too_large", f"image has over {MAX_IMAGE_PIXELS} pixels")
 
@@ -87,13 +83,9 @@ def _inflate(data: bytes, budget: int) -> bytes:
     try:
         out = inflater.decompress(data, budget + 1)
     except zlib.error as exc:
-        raise CardError(
-            "invalid_png", f"a compressed PNG text chunk is corrupt: {exc}"
-        ) from None
+        raise CardError("invalid_png", f"a compressed PNG text chunk is corrupt: {exc}") from None
     if len(out) > budget or inflater.unconsumed_tail:
-        raise CardError(
-            "too_large", f"PNG card text is over {MAX_PNG_TEXT_BYTES} bytes"
-        )
+        raise CardError("too_large", f"PNG card text is over {MAX_PNG_TEXT_BYTES} bytes")
     return out
 
 
@@ -130,9 +122,7 @@ def read_card_texts(data: bytes) -> dict[str, bytes]:
         value = parsed[1].strip()
         budget -= len(value)
         if budget < 0:
-            raise CardError(
-                "too_large", f"PNG card text is over {MAX_PNG_TEXT_BYTES} bytes"
-            )
+            raise CardError("too_large", f"PNG card text is over {MAX_PNG_TEXT_BYTES} bytes")
         found[parsed[0]] = value if value.startswith(b"{") else _b64(parsed[0], value)
     return found
 
@@ -141,9 +131,7 @@ def _b64(name: str, value: bytes) -> bytes:
     try:
         return base64.b64decode(b"".join(value.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise CardError(
-            "invalid_png", f"the PNG '{name}' chunk is not base64"
-        ) from None
+        raise CardError("invalid_png", f"the PNG '{name}' chunk is not base64") from None
 
 
 def card_json_from_png(data: bytes) -> bytes:
@@ -152,18 +140,11 @@ def card_json_from_png(data: bytes) -> bytes:
     for keyword in CARD_KEYWORDS:
         if keyword in texts:
             return texts[keyword]
-    raise CardError(
-        "no_card_in_png", "the PNG has no 'chara' or 'ccv3' character card chunk"
-    )
+    raise CardError("no_card_in_png", "the PNG has no 'chara' or 'ccv3' character card chunk")
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
-    return (
-        struct.pack(">I", len(body))
-        + kind
-        + body
-        + struct.pack(">I", zlib.crc32(kind + body))
-    )
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
 def embed_card_texts(png: bytes, texts: dict[str, bytes]) -> bytes:
@@ -177,16 +158,13 @@ def embed_card_texts(png: bytes, texts: dict[str, bytes]) -> bytes:
             continue
         if kind == b"IEND":
             out += [
-                _chunk(b"tEXt", k.encode() + b"\0" + base64.b64encode(v))
-                for k, v in texts.items()
+                _chunk(b"tEXt", k.encode() + b"\0" + base64.b64encode(v)) for k, v in texts.items()
             ]
         out.append(_chunk(kind, body))
     return b"".join(out)
 
 
-def plain_png(
-    width: int = 64, height: int = 64, rgb: tuple[int, int, int] = (96, 96, 96)
-) -> bytes:
+def plain_png(width: int = 64, height: int = 64, rgb: tuple[int, int, int] = (96, 96, 96)) -> bytes:
     """A solid-color RGB PNG (the picture of a card that has none)."""
     row = b"\x00" + bytes(rgb) * width
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)

@@ -54,9 +54,7 @@ def choose_greeting(
     options = [card.first_mes, *card.alternate_greetings]
     if index is not None:
         if not 0 <= index < len(options):
-            raise CardError(
-                "invalid_greeting", f"greeting index {index} is out of range"
-            )
+            raise CardError("invalid_greeting", f"greeting index {index} is out of range")
         chosen = [(index, options[index])] if options[index].strip() else []
     else:
         chosen = [(i, text) for i, text in enumerate(options) if text.strip()]
@@ -64,9 +62,7 @@ def choose_greeting(
         return None
     rng = rng or random.Random()
     i, text = chosen[0] if index is not None else rng.choice(chosen)
-    return Greeting(
-        i, substitute(text, char=card.display_name, user=user_name, rng=rng).strip()
-    )
+    return Greeting(i, substitute(text, char=card.display_name, user=user_name, rng=rng).strip())
 
 
 def _turn(item: Any) -> Message:
@@ -80,9 +76,7 @@ def _turn(item: Any) -> Message:
     return {"role": str(role), "content": text}
 
 
-def _system_text(
-    card: Card, main: str, lore: LoreResult, render: Callable[[str], str]
-) -> str:
+def _system_text(card: Card, main: str, lore: LoreResult, render: Callable[[str], str]) -> str:
     defs = [render(card.description)]
     if card.personality.strip():
         defs.append(render(f"{{{{char}}}}'s personality: {card.personality.strip()}"))
@@ -95,9 +89,7 @@ def _system_text(
 def _insert_depth(history: list[Message], lore: LoreResult) -> list[Message]:
     buckets: dict[int, list[Message]] = {}
     for depth, role, text in lore.at_depth:
-        buckets.setdefault(max(0, len(history) - depth), []).append(
-            {"role": role, "content": text}
-        )
+        buckets.setdefault(max(0, len(history) - depth), []).append({"role": role, "content": text})
     out: list[Message] = []
     for i, message in enumerate(history):
         out += buckets.get(i, [])
@@ -131,9 +123,7 @@ def build_messages(
     char = card.display_name
 
     def render(text: str, original: str | None = None) -> str:
-        return substitute(
-            text, char=char, user=user_name, original=original, rng=rng
-        ).strip()
+        return substitute(text, char=char, user=user_name, original=original, rng=rng).strip()
 
     cache: dict[str, int] = {}
 
@@ -157,11 +147,7 @@ def build_messages(
             greeting_index=greeting_index,
         )
     default_main = render(default_system_prompt)
-    main = (
-        render(card.system_prompt, default_main)
-        if card.system_prompt.strip()
-        else default_main
-    )
+    main = render(card.system_prompt, default_main) if card.system_prompt.strip() else default_main
     system = {"role": "system", "content": _system_text(card, main, lore, render)}
     default_post = render(default_post_history)
     post_text = card.post_history_instructions
@@ -179,9 +165,7 @@ def build_messages(
     examples: list[Message] = []
     if len(kept) == len(turns):  # examples only once the whole history fits
         for block in split_examples(card.mes_example, char=char, user=user_name):
-            rendered = [
-                {"role": t["role"], "content": render(t["content"])} for t in block
-            ]
+            rendered = [{"role": t["role"], "content": render(t["content"])} for t in block]
             block_cost = sum(cost(m) for m in rendered)
             if block_cost > available:
                 break
