@@ -186,8 +186,8 @@ def test_png_file_too_large() -> None:
 
 
 def test_png_compressed_text_bomb() -> None:
-    # 64 MiB of text compressed to ~64 KiB in a zTXt chunk: inflation stops at the cap.
-    bomb = zlib.compress(b"A" * (64 * MIB), 9)
+    # 16 MiB of text compressed to ~16 KiB in a zTXt chunk: inflation stops at the 4 MiB cap.
+    bomb = zlib.compress(b"A" * (16 * MIB), 1)
     assert code_of(png(chunk(b"zTXt", b"chara\0\0" + bomb))) == "too_large"
     assert code_of(png(chunk(b"zTXt", b"chara\0\0" + b"not zlib"))) == "invalid_png"
 
@@ -290,3 +290,10 @@ def test_status_codes() -> None:
     assert CardError("invalid_json", "x").status == 400
     assert CardError("unknown_format", "x").status == 415
     assert CardError("missing_name", "x").status == 422
+
+
+def test_data_uri_png_bomb_refused() -> None:
+    icon = SIG + ihdr(100_000, 100_000) + chunk(b"IEND", b"")
+    uri = "data:image/png;base64," + base64.b64encode(icon).decode()
+    raw = card_json(assets=[{"type": "icon", "uri": uri, "name": "main", "ext": "png"}])
+    assert code_of(json.dumps(raw).encode()) == "image_too_large"

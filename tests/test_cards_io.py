@@ -350,3 +350,12 @@ def test_png_writer_chunk_layout() -> None:
         kinds.append(kind)
         pos += 12 + length
     assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND" and kinds.count(b"tEXt") == 2
+
+
+def test_png_avatar_is_served_without_card_chunks() -> None:
+    card = load_card(png_image((3, 3), chara=b64(v2_card())))
+    avatar = card.avatar()
+    assert avatar is not None and avatar[1] == "image/png"
+    assert read_card_texts(avatar[0]) == {}
+    with Image.open(io.BytesIO(avatar[0])) as img:
+        assert img.size == (3, 3)

@@ -192,8 +192,16 @@ class Card:
         return resolve_assets(self.data.get("assets"), self.files, self.image)
 
     def avatar(self) -> tuple[bytes, str] | None:
-        """The character's picture as ``(bytes, media type)``, or None."""
-        return find_avatar(self.assets)
+        """The character's picture as ``(bytes, media type)``, or None.
+
+        A PNG is returned without its card chunks, so it can be served as a plain image.
+        """
+        found = find_avatar(self.assets)
+        if found is not None and found[1] == "image/png":
+            from .png import strip_card_chunks
+
+            return strip_card_chunks(found[0]), found[1]
+        return found
 
     def voice_sample(self) -> VoiceSample | None:
         """An audio asset usable to register a voice, or None."""

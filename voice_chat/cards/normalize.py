@@ -27,6 +27,7 @@ from .model import (
     Card,
     SourceSpec,
 )
+from .png import image_size, is_png
 
 LIST_FIELDS = ("alternate_greetings", "tags", "group_only_greetings", "source")
 PYGMALION_ALIASES = {
@@ -178,7 +179,11 @@ def card_from_dict(
         if not isinstance(book, dict):
             raise CardError("invalid_field", "'character_book' must be an object")
         lorebook = parse_lorebook(book)
-    return Card(data, spec=spec, root_extras=extras, files=files, image=image, lorebook=lorebook)
+    card = Card(data, spec=spec, root_extras=extras, files=files, image=image, lorebook=lorebook)
+    for asset in card.assets:  # embedded pictures are checked like an uploaded PNG
+        if asset.data is not None and asset.uri != "ccdefault:" and is_png(asset.data):
+            image_size(asset.data)
+    return card
 
 
 def card_from_json(raw: bytes | str, **kwargs: Any) -> Card:

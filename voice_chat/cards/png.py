@@ -164,6 +164,11 @@ def embed_card_texts(png: bytes, texts: dict[str, bytes]) -> bytes:
     return b"".join(out)
 
 
+def strip_card_chunks(png: bytes) -> bytes:
+    """``png`` without its ``chara``/``ccv3`` chunks (e.g. to serve it as a plain avatar)."""
+    return embed_card_texts(png, {})
+
+
 def plain_png(width: int = 64, height: int = 64, rgb: tuple[int, int, int] = (96, 96, 96)) -> bytes:
     """A solid-color RGB PNG (the picture of a card that has none)."""
     row = b"\x00" + bytes(rgb) * width
