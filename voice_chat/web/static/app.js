@@ -55,7 +55,7 @@ const app = {
   lastUserTurn: null, // {bubble, text, answered}
   playLevel: 0,
   micLevel: 0,
-  lastCloseInfo: null,
+  closeHint: null, // error code seen just before the server closed the socket
   fatalError: null,
 };
 
@@ -368,6 +368,7 @@ function onDisconnected(e, opened) {
   app.awaitingReply = false;
   releasePtt(true);
   if (!app.character) return;
+  checkHealth();
   const code = e.code;
   if (code === 1008 || app.fatalError) {
     // Policy: e.g. unknown character. Reconnecting would fail the same way.
@@ -377,8 +378,12 @@ function onDisconnected(e, opened) {
     showBanner("conn", why, "Choose another character", () => endCall());
     return;
   }
+  const last = app.closeHint;
+  app.closeHint = null;
   let msg;
-  if (!opened) msg = "Can’t reach the server.";
+  if (last === "not_ready") msg = "The server is still loading its models.";
+  else if (last === "too_many_sessions") msg = "The server is busy with too many conversations.";
+  else if (!opened) msg = "Can’t reach the server.";
   else if (code === 1013) msg = "The server is busy.";
   else if (code === 1011) msg = "The server hit an internal error.";
   else msg = "Connection lost.";
@@ -545,11 +550,13 @@ function sendText(text) {
     toast("Not connected right now, so the message wasn’t sent. It’s still in the box.", { kind: "error" });
     return false;
   }
-  if (isReplyActive()) bargeIn("text");
   const bubble = addMessage("user", text);
   bubble.dataset.pendingText = text;
-  send({ type: "conversation.item.create", item: { type: "message", role: "user", text } });
   app.lastUserTurn = { bubble, text, answered: false, typed: true };
+  const item = { type: "conversation.item.create", item: { type: "message", role: "user", text } };
+  // Cut the current reply first, so cancel and truncate reach the server before the new turn.
+  if (isReplyActive()) bargeIn("text").then(() => send(item));
+  else send(item);
   expectReply();
   return true;
 }
@@ -649,26 +656,29 @@ async function bargeIn(reason) {
   const t0 = performance.now();
   const active = [...app.responses.values()].filter((r) => !r.flushed && (!r.done || (r.audioStarted && !r.drained)));
   if (!active.length) return;
-  for (const r of active) r.flushed = true; // drop any frames still arriving
+  for (const r of active) {
+    r.flushed = true; // drop any frames still arriving
+    // Ask the server to stop generating at once (it stops by itself on VAD speech).
+    if (reason !== "vad" && !r.done) send({ type: "response.cancel", response_id: r.id });
+  }
   const segments = await audio.flush();
   const stopMs = performance.now() - t0;
   for (const r of active) {
     const seg = segments && segments.find((s) => s.id === r.id);
-    finishInterrupted(r, seg ? seg.playedMs : r.playedMs, reason !== "vad" && !r.done);
+    finishInterrupted(r, seg ? seg.playedMs : r.playedMs);
     stats.bargeIns.push({ reason, responseId: r.id, playedMs: Math.round(r.playedMs), stopMs: Math.round(stopMs) });
   }
   app.playLevel = 0;
   updateState();
 }
 
-/** Mark a reply as cut short, and send truncate (and cancel, when the user initiated it). */
-function finishInterrupted(r, playedMs, cancel) {
+/** Mark a reply as cut short, and tell the server how much of it was heard. */
+function finishInterrupted(r, playedMs) {
   r.flushed = true;
   r.playing = false;
   r.playedMs = playedMs || 0;
   r.stat.playedMs = Math.round(r.playedMs);
   r.stat.interrupted = true;
-  if (cancel) send({ type: "response.cancel", response_id: r.id });
   if (r.audioStarted && !r.truncateSent) {
     r.truncateSent = true;
     r.stat.truncatedMs = Math.round(r.playedMs);
@@ -684,8 +694,17 @@ function finishInterrupted(r, playedMs, cancel) {
 
 function stopAllPlayback() {
   for (const r of app.responses.values()) {
-    if (!r.drained) r.flushed = true;
     r.playing = false;
+    if (r.drained || r.flushed) continue;
+    r.flushed = true;
+    if (!r.audioStarted && !r.text.trim()) {
+      r.bubble.remove();
+      continue;
+    }
+    r.stat.interrupted = true;
+    r.bubble.classList.add("interrupted");
+    r.bubble.classList.remove("pending");
+    renderReplyText(r);
   }
   audio.flush();
   app.playLevel = 0;
@@ -837,7 +856,7 @@ function onResponseDone(resp) {
       r.flushed = true;
       audio.flush([r.id]).then((segments) => {
         const seg = segments && segments.find((s) => s.id === r.id);
-        finishInterrupted(r, seg ? seg.playedMs : r.playedMs, false);
+        finishInterrupted(r, seg ? seg.playedMs : r.playedMs);
         updateState();
       });
     }
@@ -862,7 +881,7 @@ const ERROR_TEXT = {
   utterance_too_long: () => "That turn was very long, so it was cut off there. Pause now and then to let the character answer.",
   too_many_sessions: () => "The server is busy with too many conversations right now.",
   unknown_character: () => "This character isn’t on the server any more. Please choose another one.",
-  response_failed: (m) => `The character couldn’t answer that time${m ? ` (${m})` : ""}. Try saying it again.`,
+  response_failed: (m) => `${dom.callName.textContent || "The character"} couldn’t answer that time${m ? ` (${m})` : ""}. Try saying it again.`,
   nothing_to_commit: () => "Nothing was recorded. Hold the talk button while you speak.",
   audio_rate_exceeded: () => "Audio is arriving too fast for the server; some was dropped.",
   frame_too_large: (m) => `A message was too large for the server${m ? `: ${m}` : ""}.`,
@@ -873,10 +892,10 @@ function onServerError(err) {
   stats.errors.push({ code, message: err.message || "" });
   const make = ERROR_TEXT[code];
   const text = make ? make(err.message) : `Server error: ${err.message || code}`;
-  if (code === "unknown_character" || code === "too_many_sessions") {
+  if (code === "unknown_character" || code === "too_many_sessions" || code === "not_ready") {
     // The socket is closed right after; the banner explains what happens next.
     if (code === "unknown_character") app.fatalError = text;
-    else toast(text, { kind: "error", id: "busy" });
+    app.closeHint = code;
     return;
   }
   toast(text, { kind: code === "nothing_to_commit" ? "info" : "error" });
@@ -1061,10 +1080,10 @@ function updateState() {
     if (app.userSpeaking) label = "Hearing you…";
     else if (app.mic !== "on") label = app.mic === "starting" ? "Waiting for the microphone…" : "Type a message";
     else if (app.muted) label = "Muted — type, or unmute to talk";
-    else if (app.mode === "manual") label = "Hold Space or the button to talk";
+    else if (app.mode === "manual") label = "Hold to talk";
   }
-  if (s === "speaking" && app.mode === "server_vad" && app.mic === "on" && !app.muted) label = "Speaking — talk to interrupt";
-  if (s === "speaking" && app.mode === "manual") label = "Speaking — hold Space to interrupt";
+  if (s === "speaking" && app.mic === "on" && !app.muted)
+    label = app.mode === "manual" ? "Speaking — hold to interrupt" : "Speaking — talk to interrupt";
   dom.ptt.disabled = s === "connecting" || s === "reconnecting" || s === "error";
   dom.state.dataset.state = s;
   dom.callAvatar.dataset.state = s;
