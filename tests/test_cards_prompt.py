@@ -10,6 +10,7 @@ import pytest
 from voice_chat.cards import (
     DEFAULT_POST_HISTORY,
     CardError,
+    Greeting,
     build_messages,
     card_from_dict,
     choose_greeting,
@@ -85,7 +86,7 @@ def test_nickname_is_char() -> None:
             "data": {"name": "Nova Prime", "nickname": "Nova", "first_mes": "I am {{char}}."},
         }
     )
-    assert choose_greeting(card, 0) == (0, "I am Nova.")
+    assert choose_greeting(card, 0) == Greeting(0, "I am Nova.")
 
 
 # --- examples
@@ -120,8 +121,8 @@ def test_examples_become_chat_turns_with_macros() -> None:
 
 def test_choose_greeting_pinned_random_and_errors() -> None:
     card = make(alternate_greetings=["Yo {{user}}.", "  "])
-    assert choose_greeting(card, 0, user_name="Bob") == (0, "Hi Bob!")
-    assert choose_greeting(card, 1, user_name="Bob") == (1, "Yo Bob.")
+    assert choose_greeting(card, 0, user_name="Bob") == Greeting(0, "Hi Bob!")
+    assert choose_greeting(card, 1, user_name="Bob") == Greeting(1, "Yo Bob.")
     assert choose_greeting(card, 2) is None  # blank alternate
     seen = {choose_greeting(card, rng=random.Random(seed)).index for seed in range(30)}
     assert seen == {0, 1}
@@ -130,7 +131,7 @@ def test_choose_greeting_pinned_random_and_errors() -> None:
     assert err.value.code == "invalid_greeting"
     assert choose_greeting(make(first_mes=""), rng=random.Random(0)) is None
     only_alt = make(first_mes="", alternate_greetings=["alt"])
-    assert choose_greeting(only_alt) == (1, "alt")
+    assert choose_greeting(only_alt) == Greeting(1, "alt")
 
 
 # --- system prompt and post-history instructions

@@ -7,6 +7,8 @@ and ``status`` the HTTP status the server should answer with (always 4xx).
 
 from __future__ import annotations
 
+MAX_MESSAGE_CHARS = 300
+
 #: code -> HTTP status. Codes not listed map to 422 (Unprocessable Entity).
 STATUS_BY_CODE: dict[str, int] = {
     "invalid_json": 400,
@@ -22,6 +24,8 @@ class CardError(ValueError):
     """A card could not be imported, exported or used. Nothing was partially kept."""
 
     def __init__(self, code: str, message: str) -> None:
+        if len(message) > MAX_MESSAGE_CHARS:  # never echo a huge hostile value back
+            message = message[: MAX_MESSAGE_CHARS - 3] + "..."
         super().__init__(message)
         self.code = code
         self.message = message

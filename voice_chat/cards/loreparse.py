@@ -112,7 +112,8 @@ def _entry(i: int, raw: Any) -> LoreEntry:
     depth, role = 0, "system"
     if ext.get("position") == 4 and isinstance(ext.get("depth"), int):
         position, depth = "depth", max(0, ext["depth"])
-        role = ST_ROLES.get(ext.get("role"), "system")  # type: ignore[arg-type]
+        st_role = ext.get("role")
+        role = ST_ROLES.get(st_role, "system") if isinstance(st_role, int) else "system"
     if decorators.has("depth"):
         position, depth = "depth", decorators.int("depth") or 0
     role = decorators.get("role") or role

@@ -150,8 +150,8 @@ def split_card_dict(obj: Any) -> tuple[SourceSpec, dict[str, Any], dict[str, Any
         if not isinstance(data, dict):
             raise CardError("invalid_spec", f"{spec} card has no 'data' object")
         known = {*V2_FIELDS, *V3_ONLY_FIELDS, "spec", "spec_version", "data"}
-        extras = {k: copy.deepcopy(v) for k, v in obj.items() if k not in known}
-        return ("v3" if spec == "chara_card_v3" else "v2"), copy.deepcopy(data), extras
+        kept = {k: copy.deepcopy(v) for k, v in obj.items() if k not in known}
+        return ("v3" if spec == "chara_card_v3" else "v2"), copy.deepcopy(data), kept
     if spec is not None:
         raise CardError("invalid_spec", f"unsupported card spec {spec!r}")
     if "name" not in obj and "char_name" not in obj:

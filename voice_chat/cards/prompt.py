@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 from .errors import CardError
 from .examples import split_examples
@@ -38,7 +39,8 @@ DEFAULT_POST_HISTORY = "Reply as {{char}} in one to three short spoken sentences
 Message = dict[str, str]
 
 
-class Greeting(NamedTuple):
+@dataclass(frozen=True)
+class Greeting:
     index: int  # 0 = first_mes, n = alternate_greetings[n - 1]
     text: str  # macros substituted
 
