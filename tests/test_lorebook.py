@@ -268,3 +268,31 @@ def test_lorebook_renders_macros_before_budget() -> None:
         reply_reserve_tokens=0,
     )
     assert msgs[0]["content"].endswith("D\n\nNova loves Bob.")
+
+
+def test_regex_time_budget_per_scan(caplog: pytest.LogCaptureFixture) -> None:
+    slow = [entry(["/(a|aa)+$/"] * 10, f"slow {i}", use_regex=True) for i in range(20)]
+    start = time.perf_counter()
+    result = run([*slow, entry(["b"], "fast")], ["a" * 3000 + "!b"])
+    assert time.perf_counter() - start < 1.5  # 200 x 50 ms without the shared budget
+    assert texts(result) == ["fast"]
+    assert "budget used up" in caplog.text
+
+
+def test_key_and_regex_caps() -> None:
+    from voice_chat.cards import CardError
+
+    many = [entry([f"k{i}-{j}" for j in range(100)], "x") for i in range(50)]
+    with pytest.raises(CardError) as err:
+        parse_lorebook({"entries": many})
+    assert err.value.code == "too_many_items"
+    regexes = [entry([f"/r{i}-{j}/" for j in range(100)], "x", use_regex=True) for i in range(3)]
+    with pytest.raises(CardError) as err:
+        parse_lorebook({"entries": regexes})
+    assert err.value.code == "too_many_items"
+
+
+def test_scanned_text_is_capped_to_the_newest_chars() -> None:
+    old_key = "needle " + "x" * 40_000
+    assert texts(run([entry(["needle"], "x")], [old_key])) == []
+    assert texts(run([entry(["needle"], "x")], ["x" * 40_000 + " needle"])) == ["x"]

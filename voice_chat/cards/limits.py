@@ -21,8 +21,12 @@ MAX_VOICE_ID_CHARS = 128  # data.extensions.voice_chat.voice
 MAX_LORE_ENTRIES = 1024
 MAX_KEYS_PER_ENTRY = 128
 MAX_KEY_CHARS = 1024
+MAX_TOTAL_KEYS = 4096  # keys + secondary keys + @@additional/@@exclude keys, whole book
+MAX_REGEX_KEYS = 256  # use_regex keys, whole book
 MAX_REGEX_CHARS = 512  # a use_regex key, slashes and flags included
 REGEX_TIMEOUT_S = 0.05  # wall-clock cap for one regex search (``regex`` module timeout)
+REGEX_SCAN_BUDGET_S = 0.25  # wall-clock cap for all regex searches of one scan
+MAX_SCAN_CHARS = 32 * KIB  # scanned text: the newest chars of the window (and of recursion)
 
 # --- PNG
 MAX_PNG_BYTES = 20 * MIB

@@ -23,9 +23,11 @@ Not supported: ``selectiveLogic`` variants other than AND-ANY, groups, timed eff
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
-from .lorekeys import key_in_text, regex_search
+from .limits import REGEX_SCAN_BUDGET_S
+from .lorekeys import ScanText, key_in_text, regex_search
 from .loreparse import Lorebook, LoreEntry, LoreResult, parse_lorebook
 
 __all__ = ["LoreEntry", "LoreResult", "Lorebook", "parse_lorebook", "scan"]
@@ -34,14 +36,16 @@ DEFAULT_SCAN_DEPTH = 4
 MAX_RECURSION_PASSES = 3
 
 
-def _any_key(entry: LoreEntry, keys: Sequence[str], text: str) -> bool:
+def _any_key(entry: LoreEntry, keys: Sequence[str], text: ScanText) -> bool:
     return any(
         key_in_text(k, text, case_sensitive=entry.case_sensitive, whole_words=entry.whole_words)
         for k in keys
     )
 
 
-def _matches(entry: LoreEntry, text: str, assistant_turns: int, greeting: int | None) -> bool:
+def _matches(
+    entry: LoreEntry, text: ScanText, assistant_turns: int, greeting: int | None, deadline: float
+) -> bool:
     dec = entry.decorators
     if not entry.enabled or not entry.content:
         return False
@@ -61,7 +65,7 @@ def _matches(entry: LoreEntry, text: str, assistant_turns: int, greeting: int | 
     if entry.constant and not entry.use_regex:
         return True
     if entry.use_regex:
-        hit = any(regex_search(p, text) for p in entry.patterns)
+        hit = any(regex_search(p, text.text, deadline) for p in entry.patterns)
     else:
         hit = _any_key(entry, entry.keys, text)
         if hit and entry.selective and entry.secondary_keys:
@@ -86,24 +90,27 @@ def scan(
     """Find the entries triggered by ``history`` ((role, text), oldest first) within budget."""
     assistant_turns = sum(1 for role, _ in history if role == "assistant")
     base_depth = book.scan_depth if book.scan_depth is not None else default_scan_depth
+    deadline = time.monotonic() + REGEX_SCAN_BUDGET_S
     found: list[LoreEntry] = []
     seen: set[int] = set()
-    extra = ""  # activated contents, for recursive scanning
+    windows: dict[int, ScanText] = {}
     for _ in range(MAX_RECURSION_PASSES if book.recursive_scanning else 1):
         new = []
         for entry in book.entries:
             if entry.index in seen:
                 continue
             depth = entry.scan_depth if entry.scan_depth is not None else base_depth
-            window = [text for _, text in history[len(history) - depth :]] if depth else []
-            text = "\n".join([*window, extra])
-            if _matches(entry, text, assistant_turns, greeting_index):
+            if depth not in windows:
+                recent = [text for _, text in history[-depth:]] if depth else []
+                extra = [ScanText("\n".join(e.content for e in found)).text] if found else []
+                windows[depth] = ScanText("\n".join([*extra, *recent]))  # keeps the newest
+            if _matches(entry, windows[depth], assistant_turns, greeting_index, deadline):
                 new.append(entry)
         if not new:
             break
         found.extend(new)
         seen.update(entry.index for entry in new)
-        extra = "\n".join(entry.content for entry in found)
+        windows.clear()  # the next pass also scans the contents activated so far
     budgets = [b for b in (book.token_budget, token_budget) if b is not None]
     budget = min(budgets) if budgets else None
     result, used = LoreResult(), 0

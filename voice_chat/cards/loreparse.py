@@ -16,7 +16,9 @@ from .limits import (
     MAX_KEY_CHARS,
     MAX_KEYS_PER_ENTRY,
     MAX_LORE_ENTRIES,
+    MAX_REGEX_KEYS,
     MAX_TEXT_FIELD_BYTES,
+    MAX_TOTAL_KEYS,
 )
 from .lorekeys import compile_regex_key
 
@@ -148,8 +150,20 @@ def parse_lorebook(book: dict[str, Any]) -> Lorebook:
     if len(entries) > MAX_LORE_ENTRIES:
         raise CardError("too_many_items", f"the lorebook has over {MAX_LORE_ENTRIES} entries")
     budget = _int("character_book.token_budget", book.get("token_budget"))
+    parsed = tuple(_entry(i, raw) for i, raw in enumerate(entries))
+    total = sum(
+        len(e.keys)
+        + len(e.secondary_keys)
+        + len(e.decorators.list("additional_keys"))
+        + len(e.decorators.list("exclude_keys"))
+        for e in parsed
+    )
+    if total > MAX_TOTAL_KEYS:
+        raise CardError("too_many_items", f"the lorebook has over {MAX_TOTAL_KEYS} keys")
+    if sum(len(e.patterns) for e in parsed) > MAX_REGEX_KEYS:
+        raise CardError("too_many_items", f"the lorebook has over {MAX_REGEX_KEYS} regex keys")
     return Lorebook(
-        entries=tuple(_entry(i, raw) for i, raw in enumerate(entries)),
+        entries=parsed,
         scan_depth=_int("character_book.scan_depth", book.get("scan_depth")),
         token_budget=budget or None,
         recursive_scanning=book.get("recursive_scanning") is True,
