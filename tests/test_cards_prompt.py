@@ -225,3 +225,19 @@ def test_newest_message_kept_even_when_persona_fills_context() -> None:
         reply_reserve_tokens=10,
     )
     assert [m["content"] for m in msgs[1:-1]] == ["newest"]
+
+
+def test_hostile_card_text_stays_fast() -> None:
+    import time
+
+    card = make(
+        description="{{" * 30_000,
+        personality="{{x" * 20_000,
+        scenario="<" * 60_000,
+        mes_example=("<START>\n{{user}}:" + " " * 20 + "\n") * 1500,
+        system_prompt="{{original}}" * 4000,
+    )
+    start = time.perf_counter()
+    build(card, [turn("user", "{{" * 1000)])
+    assert time.perf_counter() - start < 2.0
+    assert substitute("{{" + "a" * 5000 + "}}", char="N", user="U").startswith("{{a")

@@ -20,7 +20,7 @@ import random
 import re
 import zlib
 
-_MACRO = re.compile(r"\{\{(.*?)\}\}|<(user|bot|char)>", re.IGNORECASE | re.DOTALL)
+_MACRO = re.compile(r"\{\{([^{}]{0,4096})\}\}|<(user|bot|char)>", re.IGNORECASE)
 _SPLIT = re.compile(r"(?<!\\),")
 MAX_ROLL = 1_000_000
 
