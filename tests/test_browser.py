@@ -1,0 +1,264 @@
+"""The browser page, end to end: headless Chromium with a fake microphone, the real server.
+
+Chromium's fake capture device plays a WAV file (espeak-ng speech) in a loop, so the page
+hears a real utterance through getUserMedia -> capture AudioWorklet -> websocket, and the
+reply comes back through the playback AudioWorklet. The page's test hook
+``window.voiceChat`` exposes the state and audio counters.
+
+Needs Debian's ``chromium`` and ``espeak-ng`` and the ``playwright`` Python package (no
+``playwright install``: the system Chromium is used). Screenshots go to a temporary folder,
+or to ``$VOICE_CHAT_SCREENSHOTS`` when set (``docs/screenshots`` refreshes the docs).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+from speech import espeak
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = os.environ.get("VOICE_CHAT_CHROMIUM", "/usr/bin/chromium")
+RATE = 48000
+# Filled by the first test: how long the server takes to start a reply, to time the barge-in.
+MEASURED: dict[str, float] = {}
+
+
+def _require_browser() -> None:
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+
+
+def speech_wav(path: Path, text: str, lead_s: float, tail_s: float) -> Path:
+    """Write ``lead_s`` silence + spoken ``text`` + ``tail_s`` silence as 48 kHz mono PCM16."""
+    audio = espeak(text, rate=RATE)
+    audio = audio / max(1e-6, float(np.abs(audio).max())) * 0.6
+    full = np.concatenate(
+        [np.zeros(int(lead_s * RATE)), audio, np.zeros(int(tail_s * RATE))]
+    ).astype(np.float32)
+    pcm = (np.clip(full, -1, 1) * 32767).astype("<i2").tobytes()
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(pcm)
+    return path
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = os.environ.get("VOICE_CHAT_SCREENSHOTS")
+    path = Path(target) if target else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def browser_page(
+    wav: Path | None, *, width: int = 1100, height: int = 760, mobile: bool = False
+) -> Iterator[object]:
+    """A fresh headless Chromium whose microphone plays ``wav`` (None: no microphone at all)."""
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    args = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+    if wav is not None:
+        args += [
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}",
+        ]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+        try:
+            ctx = browser.new_context(
+                viewport={"width": width, "height": height},
+                device_scale_factor=1 if not mobile else 2,
+                is_mobile=mobile,
+                has_touch=mobile,
+            )
+            page = ctx.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            yield page
+            assert not errors, f"uncaught errors in the page: {errors}"
+        finally:
+            browser.close()
+
+
+def vc(page: object, expr: str) -> object:
+    return page.evaluate(f"(() => {{ const vc = window.voiceChat; return {expr}; }})()")  # type: ignore[attr-defined]
+
+
+def wait_vc(page: object, expr: str, timeout_s: float) -> object:
+    """Wait until ``expr`` (JS, with ``vc`` = window.voiceChat) is truthy; fail with a dump."""
+    try:
+        handle = page.wait_for_function(  # type: ignore[attr-defined]
+            f"() => {{ const vc = window.voiceChat; return {expr}; }}", timeout=timeout_s * 1000
+        )
+        return handle.json_value()
+    except Exception as exc:
+        dump = vc(
+            page,
+            "({state: vc.state, conn: vc.connection, mic: vc.mic, "
+            "transcript: vc.transcript(), stats: {...vc.stats, "
+            "events: vc.stats.events.slice(-40)}})",
+        )
+        raise AssertionError(f"timed out waiting for {expr}\n{dump}") from exc
+
+
+def open_call(page: object, url: str, character: str) -> None:
+    page.goto(url + "/")  # type: ignore[attr-defined]
+    page.wait_for_selector(f".card[data-id='{character}']", timeout=15000)  # type: ignore[attr-defined]
+    page.click(f".card[data-id='{character}']")  # type: ignore[attr-defined]
+    wait_vc(page, "vc.connection === 'open'", 30)
+
+
+USER_TURN = (
+    "vc.transcript().find(m => m.role === 'user' && /favou?rite/i.test(m.text) "
+    "&& /colou?r/i.test(m.text))"
+)
+
+
+def test_spoken_turn_in_the_browser(live_server, shots: Path, tmp_path: Path) -> None:
+    wav = speech_wav(tmp_path / "turn.wav", "What is your favorite color?", lead_s=4.0, tail_s=9.0)
+    with browser_page(wav) as page:
+        page.goto(live_server.url + "/")
+        page.wait_for_selector(".card[data-id='nova']", timeout=15000)
+        cards = page.locator(".card[data-id]").count()
+        assert cards >= 3
+        page.screenshot(path=str(shots / "picker.png"))
+
+        page.click(".card[data-id='nova']")
+        wait_vc(page, "vc.connection === 'open'", 30)
+        assert vc(page, "vc.mic") in ("starting", "on")
+        # The greeting is played, then the page listens.
+        wait_vc(
+            page, "vc.stats.responses.length > 0 && vc.stats.responses[0].audioMsScheduled > 0", 30
+        )
+        wait_vc(page, "vc.mic === 'on' && vc.state === 'listening'", 30)
+        page.screenshot(path=str(shots / "listening.png"))
+
+        # What the fake microphone said shows up as the user's caption...
+        wait_vc(page, USER_TURN, 45)
+        assert vc(page, "vc.stats.framesSent") > 50
+        # ...and the character answers, in text and in sound.
+        reply = (
+            "(() => { const t = vc.transcript(); const i = t.findIndex(m => m.role === 'user' && "
+            "/colou?r/i.test(m.text)); return i >= 0 && t.slice(i + 1).some(m => m.role === "
+            "'assistant' && m.text.replace(/— interrupted/, '').trim().length > 0); })()"
+        )
+        wait_vc(page, reply, 60)
+        answered = (
+            "vc.stats.responses.slice(1).find(r => r.text.trim() && r.audioMsScheduled > 300 "
+            "&& r.playedMs > 0)"
+        )
+        r = wait_vc(page, answered, 60)
+        assert r["sampleRate"] in (16000, 22050, 24000, 44100, 48000)
+        assert r["audioFrames"] > 0
+        assert vc(page, "vc.stats.audioFramesReceived") >= r["audioFrames"]
+        assert vc(page, "vc.stats.audioMsScheduled") >= r["audioMsScheduled"]
+        try:
+            wait_vc(page, "vc.state === 'speaking'", 5)
+            page.wait_for_timeout(600)
+        except AssertionError:
+            pass  # the reply may already be over; the screenshot still shows the transcript
+        page.screenshot(path=str(shots / "speaking.png"))
+
+        done = wait_vc(
+            page, "vc.stats.responses.slice(1).find(r => r.metrics && r.metrics.first_audio_ms)", 30
+        )
+        MEASURED["first_audio_s"] = done["metrics"]["first_audio_ms"] / 1000
+        # The user caption is the transcript the server sent.
+        user = vc(page, USER_TURN)
+        assert "favorite" in user["text"].lower() or "favourite" in user["text"].lower()
+
+
+def test_barge_in_stops_playback(live_server, shots: Path, tmp_path: Path) -> None:
+    # The utterance repeats after a pause a little longer than the server needs to start
+    # speaking, so the next repetition lands while the reply is playing.
+    gap = max(2.5, MEASURED.get("first_audio_s", 2.5) + 1.5)
+    wav = speech_wav(
+        tmp_path / "barge.wav", "Please tell me a long story about the sea.", lead_s=0.2, tail_s=gap
+    )
+    with browser_page(wav) as page:
+        open_call(page, live_server.url, "nova")
+        first = "vc.stats.responses.length ? vc.stats.responses[0].id : null"
+        wait_vc(page, first, 30)
+        greeting = vc(page, first)
+        barge = (
+            f"vc.stats.bargeIns.find(b => b.reason === 'vad' && b.responseId !== {greeting!r} "
+            "&& b.playedMs > 0)"
+        )
+        hit = wait_vc(page, barge, 90)
+        # Playback stopped at once: the worklet confirmed the flush within 100 ms.
+        assert hit["stopMs"] < 100, hit
+        rid = hit["responseId"]
+        resp = f"vc.stats.responses.find(r => r.id === {rid!r})"
+        wait_vc(page, f"{resp}.status === 'cancelled'", 30)
+        r = vc(page, resp)
+        assert r["interrupted"] is True
+        assert r["truncatedMs"] == hit["playedMs"]
+        # It played only part of what arrived, and no more audio of it was scheduled after.
+        assert r["playedMs"] <= r["audioMsScheduled"] + 1
+        # The page shows the cut reply as interrupted.
+        page.wait_for_selector(".msg.bot.interrupted .tag", timeout=5000)
+        assert "interrupted" in page.inner_text(".msg.bot.interrupted .tag")
+        # The server confirmed the truncation with what was heard.
+        wait_vc(page, f"{resp}.heardText !== null", 10)
+        page.screenshot(path=str(shots / "barge-in.png"))
+
+
+def test_phone_layout_without_microphone(live_server, shots: Path) -> None:
+    """No microphone: a readable error, and the call still works by typing (375x667)."""
+    with browser_page(None, width=375, height=667, mobile=True) as page:
+        page.goto(live_server.url + "/")
+        page.wait_for_selector(".card[data-id='pip']", timeout=15000)
+        page.screenshot(path=str(shots / "phone-picker.png"))
+        # Keyboard: Tab to a card and press Enter.
+        page.focus(".card[data-id='pip']")
+        page.keyboard.press("Enter")
+        wait_vc(page, "vc.connection === 'open'", 30)
+        wait_vc(page, "['none', 'denied', 'failed', 'busy'].includes(vc.mic)", 15)
+        toast = page.locator(".toast-error").first
+        toast.wait_for(timeout=5000)
+        assert "microphone" in toast.inner_text().lower()
+        page.screenshot(path=str(shots / "error-no-microphone.png"))
+
+        # The page is usable at phone size: nothing overflows sideways.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        page.fill("#text-input", "Do you like pizza?")
+        page.press("#text-input", "Enter")
+        typed = "vc.transcript().some(m => m.role === 'user' && m.text === 'Do you like pizza?')"
+        wait_vc(page, typed, 5)
+        answered = (
+            "(() => { const t = vc.transcript(); const i = t.findIndex(m => m.text === "
+            "'Do you like pizza?'); return i >= 0 && t.slice(i + 1).some(m => m.role === "
+            "'assistant' && m.text.trim()); })()"
+        )
+        wait_vc(page, answered, 60)
+        r = wait_vc(page, "vc.stats.responses.slice(1).find(r => r.audioMsScheduled > 0)", 60)
+        assert r["audioFrames"] > 0
+        page.locator(".toast button:has-text('Dismiss')").first.click()
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(shots / "phone-call.png"))
