@@ -297,3 +297,11 @@ def test_data_uri_png_bomb_refused() -> None:
     uri = "data:image/png;base64," + base64.b64encode(icon).decode()
     raw = card_json(assets=[{"type": "icon", "uri": uri, "name": "main", "ext": "png"}])
     assert code_of(json.dumps(raw).encode()) == "image_too_large"
+
+
+def test_charx_forged_directory_count_checked_before_parsing() -> None:
+    data = bytearray(zip_bytes({"card.json": json.dumps(card_json()).encode()}))
+    eocd = data.rfind(b"PK\x05\x06")
+    data[eocd + 8 : eocd + 12] = struct.pack("<HH", 60_000, 60_000)
+    assert code_of(bytes(data)) == "zip_too_many_files"
+    assert code_of(bytes(data[:eocd])) == "invalid_zip"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import stat
+import struct
 import zipfile
 
 from .errors import CardError
@@ -72,10 +73,22 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -
     return bytes(out)
 
 
+def _precheck_entry_count(data: bytes) -> None:
+    """Read the entry count from the end-of-central-directory record before ``zipfile``
+    builds one object per entry (a forged directory could hold hundreds of thousands)."""
+    eocd = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
+    if eocd < 0 or eocd + 22 > len(data):
+        raise CardError("invalid_zip", "not a valid zip/CHARX file: no end of central directory")
+    (entries,) = struct.unpack("<H", data[eocd + 10 : eocd + 12])
+    if entries > MAX_ZIP_ENTRIES:  # 0xFFFF (ZIP64) included: never needed for a card
+        raise CardError("zip_too_many_files", f"the CHARX has over {MAX_ZIP_ENTRIES} entries")
+
+
 def read_charx(data: bytes) -> tuple[bytes, dict[str, bytes]]:
     """``(card.json bytes, {path: bytes} of the other files)``. Raises ``CardError``."""
     if len(data) > MAX_CHARX_BYTES:
         raise CardError("too_large", f"the CHARX file is over {MAX_CHARX_BYTES} bytes")
+    _precheck_entry_count(data)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
