@@ -17,8 +17,36 @@ from typing import Any
 
 import numpy as np
 
-from .devices import AudioDeviceError, DeviceInfo, portaudio_message
+from .devices import AudioDeviceError, DeviceInfo, Kind, portaudio_message
 from .pcm import MODEL_RATE, Resampler, pcm16_to_float
+
+
+def open_stream(
+    sd: ModuleType,
+    factory: Any,
+    device: DeviceInfo,
+    kind: Kind,
+    callback: Any,
+    blocksize: int = 0,
+) -> Any:
+    """Open and start a float32 stream at the device's native rate: mono, else stereo."""
+    error: Exception | None = None
+    for channels in sorted({1, min(2, device.channels(kind))}):
+        try:
+            stream = factory(
+                device=device.index,
+                samplerate=int(device.default_samplerate),
+                channels=channels,
+                dtype="float32",
+                blocksize=blocksize,
+                callback=callback,
+            )
+            stream.start()
+            return stream
+        except sd.PortAudioError as exc:
+            error = exc
+    where = f"{kind} device {device.index} ({device.name})"
+    raise AudioDeviceError(f"cannot open {where}: {portaudio_message(error or Exception())}")
 
 
 class PlaybackBuffer:
@@ -108,23 +136,11 @@ class AudioOutput:
         self.device = device
         self.rate = int(device.default_samplerate)
         self.buffer = PlaybackBuffer(self.rate, prebuffer_ms)
-        self._channels = 1
         self._resamplers: dict[str, Resampler] = {}
-        try:
-            self._stream = sd.OutputStream(
-                device=device.index,
-                samplerate=self.rate,
-                channels=self._channels,
-                dtype="float32",
-                callback=self._callback,
-            )
-            self._stream.start()
-        except sd.PortAudioError as exc:
-            where = f"output device {device.index} ({device.name})"
-            raise AudioDeviceError(f"cannot open {where}: {portaudio_message(exc)}") from None
+        self._stream = open_stream(sd, sd.OutputStream, device, "output", self._callback)
 
     def _callback(self, outdata: np.ndarray, frames: int, _time: Any, _status: Any) -> None:
-        outdata[:, 0] = self.buffer.pull(frames)
+        outdata[:] = self.buffer.pull(frames)[:, None]  # mono to every channel
 
     def start_response(self, response_id: str, sample_rate: int) -> None:
         self._resamplers[response_id] = Resampler(sample_rate, self.rate)
@@ -177,19 +193,8 @@ class AudioInput:
         self._loop = loop
         self._resampler = Resampler(self.rate, MODEL_RATE)
         self.dropped = 0
-        try:
-            self._stream = sd.InputStream(
-                device=device.index,
-                samplerate=self.rate,
-                channels=1,
-                dtype="float32",
-                blocksize=int(self.rate * block_ms / 1000),
-                callback=self._callback,
-            )
-            self._stream.start()
-        except sd.PortAudioError as exc:
-            where = f"input device {device.index} ({device.name})"
-            raise AudioDeviceError(f"cannot open {where}: {portaudio_message(exc)}") from None
+        blocksize = int(self.rate * block_ms / 1000)
+        self._stream = open_stream(sd, sd.InputStream, device, "input", self._callback, blocksize)
 
     def _callback(self, indata: np.ndarray, _frames: int, _time: Any, _status: Any) -> None:
         block = indata[:, 0].copy()

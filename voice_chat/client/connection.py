@@ -7,7 +7,7 @@ import json
 import random
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, TextIO
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -250,10 +250,3 @@ def closed_error(exc: ConnectionClosed) -> ConnectError:
     return ConnectError(
         f"server closed the connection (code {rcvd.code}){reason}", close_code=rcvd.code
     )
-
-
-def wait_hint(delay: float) -> str:
-    return f"retrying in {delay:.1f}s"
-
-
-EventHook = Callable[[Event], None]

@@ -339,8 +339,9 @@ class Controller:
         self.partial_transcript = ""
         if transcript:
             self.printer(f"you: {transcript}")
-        else:
+        else:  # the server does not answer an empty turn
             self.printer("(nothing was heard)")
+            self._awaiting_reply = False
 
     def _on_response_created(self, event: Event) -> None:
         rid = str((event.get("response") or {}).get("id", ""))

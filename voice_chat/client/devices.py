@@ -67,7 +67,8 @@ def load_sounddevice() -> ModuleType:
         raise AudioDeviceError(
             f"the sounddevice package is missing ({exc}): pip install sounddevice"
         ) from None
-    return sounddevice
+    module: ModuleType = sounddevice
+    return module
 
 
 def list_devices(sd: ModuleType) -> list[DeviceInfo]:

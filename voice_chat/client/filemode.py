@@ -99,9 +99,9 @@ class Script:
                 if self.capture_greeting:
                     self.capture.add(resp.id)
         elif kind == "response.text.delta":
-            resp = self.responses.get(str(event.get("response_id", "")))
-            if resp is not None:
-                resp.text += str(event.get("delta", ""))
+            delta_for = self.responses.get(str(event.get("response_id", "")))
+            if delta_for is not None:
+                delta_for.text += str(event.get("delta", ""))
         elif kind == "response.audio.started":
             rid = str(event.get("response_id", ""))
             self.audio_rid = rid
@@ -114,7 +114,10 @@ class Script:
             if self.reply is None:
                 self.turn_open = True
         elif kind == "conversation.item.input_audio_transcription.completed":
-            self.say(f"you: {str(event.get('transcript', '')).strip()}")
+            transcript = str(event.get("transcript", "")).strip()
+            self.say(f"you: {transcript}")
+            if not transcript and self.turn_open:  # no reply comes to an empty turn
+                self.turn_error = "no speech was recognised in the input"
         elif kind == "error":
             message = events.describe_error(event)
             print(message, file=sys.stderr)

@@ -55,8 +55,7 @@ async def _run(opts: TalkOptions, log: TextIO | None) -> int:
             opts.key,
             opts.server,
         )
-        pump = audio_in
-        return await ui.run([lambda: asyncio.ensure_future(_mic_pump(pump, ui.controller))])
+        return await ui.run([_mic_pump(audio_in, ui.controller)])
     finally:
         output.close()
         if audio_in is not None:

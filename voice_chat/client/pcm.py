@@ -23,7 +23,8 @@ def pcm16_to_float(data: bytes) -> np.ndarray:
 def float_to_pcm16(samples: np.ndarray) -> bytes:
     """float32 samples -> little-endian PCM16 bytes (clipped)."""
     clipped = np.clip(samples, -1.0, 32767.0 / 32768.0)
-    return (clipped * 32768.0).astype("<i2").tobytes()
+    data: bytes = (clipped * 32768.0).astype("<i2").tobytes()
+    return data
 
 
 class Resampler:
@@ -43,7 +44,8 @@ class Resampler:
         samples = np.ascontiguousarray(samples, dtype=np.float32)
         if self._stream is None:
             return samples
-        return self._stream.resample_chunk(samples, last=last)
+        out: np.ndarray = self._stream.resample_chunk(samples, last=last)
+        return out
 
     def flush(self) -> np.ndarray:
         """Return the samples still held in the filter (end of stream)."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Coroutine
+from typing import Any
 
 from prompt_toolkit.application import Application
 from prompt_toolkit.buffer import Buffer
@@ -206,16 +207,15 @@ class TalkUI:
                 last, last_draw = snap, now
                 self.app.invalidate()
 
-    async def run(
-        self, background: list[Callable[[], asyncio.Future[object] | asyncio.Task[object]]]
-    ) -> int:
-        """Run the UI until Ctrl-C or until the controller gives up; returns the exit code."""
+    async def run(self, background: list[Coroutine[Any, Any, None]]) -> int:
+        """Run the UI (and ``background`` jobs) until Ctrl-C or the controller gives up."""
         with patch_stdout(raw=True):
-            tasks = [asyncio.ensure_future(start()) for start in background]
+            tasks: list[asyncio.Task[Any]] = [asyncio.ensure_future(job) for job in background]
             ticker = asyncio.ensure_future(self.tick_loop())
             runner = asyncio.ensure_future(self.controller.run())
             ui = asyncio.ensure_future(self.app.run_async())
-            done, _ = await asyncio.wait({runner, ui, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+            waiting: set[asyncio.Task[Any]] = {runner, ui, *tasks}
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             self.controller.stop()
             if ui not in done:
                 self.app.exit(result=0)
@@ -225,6 +225,7 @@ class TalkUI:
                 await ui
             await asyncio.gather(runner, ticker, *tasks, return_exceptions=True)
             for task in tasks:
-                if task in done and not task.cancelled() and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
+                error = None if task.cancelled() else task.exception()
+                if task in done and error is not None:
+                    raise error
         return self.controller.exit_code
