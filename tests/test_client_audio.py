@@ -18,8 +18,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import LiveServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE = "system"  # the JACK host API's device in PortAudio
@@ -42,10 +44,10 @@ def jack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         "JACK_NO_AUDIO_RESERVATION": "1",
     }
     env.pop("XDG_RUNTIME_DIR", None)  # no PulseAudio: the test uses JACK only
-    log = open(home / "jackd.log", "wb")  # noqa: SIM115 - closed below
+    log = open(home / "jackd.log", "wb")
+    jackd = ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "1024"]
     proc = subprocess.Popen(
-        ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "1024"]
-        + ["-C", "2", "-P", "2"],
+        [*jackd, "-C", "2", "-P", "2"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -70,9 +72,8 @@ def jack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
 
 
 def test_devices_command_lists_the_virtual_device(jack_env: dict[str, str]) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "voice_chat", "devices"], env=jack_env, capture_output=True, text=True
-    )
+    devices = [sys.executable, "-m", "voice_chat", "devices"]
+    out = subprocess.run(devices, env=jack_env, capture_output=True, text=True)
     assert out.returncode == 0
     assert "input devices:" in out.stdout and "output devices:" in out.stdout
     assert "system  [JACK Audio Connection Kit]  2 ch, 48000 Hz" in out.stdout
@@ -208,22 +209,24 @@ class Tmux:
         self.run("send-keys", "-t", "talk", *keys)
 
 
-def _events(path: Path) -> list[dict[str, object]]:
+def _events(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 @pytest.mark.slow
-def test_terminal_ui_under_tmux(jack_env: dict[str, str], live_server: object, tmp_path: Path) -> None:
+def test_terminal_ui_under_tmux(
+    jack_env: dict[str, str], live_server: LiveServer, tmp_path: Path
+) -> None:
     if shutil.which("tmux") is None:
         pytest.skip("tmux not installed")
     tmux = Tmux(f"vc-{uuid.uuid4().hex[:8]}")
     log = tmp_path / "events.jsonl"
     done = tmp_path / "exit-code"
+    flags = ["--input-device", DEVICE, "--output-device", DEVICE, "--event-log", str(log)]
     talk = " ".join(
-        [sys.executable, "-m", "voice_chat", "talk", "--server", live_server.ws_url]  # type: ignore[attr-defined]
-        + ["--input-device", DEVICE, "--output-device", DEVICE, "--event-log", str(log)]
+        [sys.executable, "-m", "voice_chat", "talk", "--server", live_server.ws_url, *flags]
     )
     env_prefix = " ".join(
         f"{k}={jack_env[k]}" for k in ("HOME", "JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")
@@ -247,8 +250,7 @@ def test_terminal_ui_under_tmux(jack_env: dict[str, str], live_server: object, t
         # release: repeats stop -> the turn is committed (the dummy mic hears silence)
         tmux.wait_for(
             lambda: any(
-                e.get("event", {}).get("type") == "input_audio_buffer.commit"  # type: ignore[union-attr]
-                for e in _events(log)
+                e.get("event", {}).get("type") == "input_audio_buffer.commit" for e in _events(log)
             ),
             5,
             "the commit after releasing the key",
@@ -268,9 +270,9 @@ def test_terminal_ui_under_tmux(jack_env: dict[str, str], live_server: object, t
         tmux.wait_for(lambda: tmux.status() == "READY", 10, "ready after Esc")
 
         sent = [e["event"] for e in _events(log) if e["dir"] == "out" and "event" in e]
-        kinds = [ev["type"] for ev in sent]  # type: ignore[index]
+        kinds = [ev["type"] for ev in sent]
         assert kinds[0] == "session.update"
-        assert sent[0]["session"]["turn_detection"] == {"type": "manual"}  # type: ignore[index]
+        assert sent[0]["session"]["turn_detection"] == {"type": "manual"}
         assert "conversation.item.create" in kinds and "input_audio_buffer.clear" in kinds
         assert "conversation.item.truncate" in kinds
         assert kinds.index("response.cancel") < kinds.index("conversation.item.truncate") or (
