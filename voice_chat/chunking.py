@@ -53,9 +53,9 @@ class Chunker:
     def feed(self, delta: str) -> Iterator[str]:
         if self.capped:
             return
-        if not self.spoken and not self._buf:
-            delta = _SPEAKER_PREFIX.sub("", delta.lstrip())
         self._buf += delta
+        if not self._emitted:
+            self._buf = _SPEAKER_PREFIX.sub("", self._buf.lstrip(), count=1)
         yield from self._drain(final=False)
 
     def flush(self) -> Iterator[str]:

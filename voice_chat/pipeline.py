@@ -31,6 +31,7 @@ from voice_chat.characters import Character
 from voice_chat.chunking import Chunker
 from voice_chat.conversation import Conversation, Turn
 from voice_chat.engines.base import GenerationOptions, Synthesizer
+from voice_chat.metrics import observe_reply
 from voice_chat.prompting import build_messages
 from voice_chat.response import END, Outbox, Reply, Segment
 from voice_chat.runtime import Runtime
@@ -222,6 +223,7 @@ class Pipeline:
             log.exception("reply failed", response_id=reply.id)
             await self.outbox.error("response_failed", f"the reply failed: {exc}")
             await self.outbox.event(reply.done_event("failed"))
+            observe_reply("failed", reply.metrics, spoken_turn=False)
         finally:
             if self.reply is reply:
                 self.reply = None
@@ -252,6 +254,7 @@ class Pipeline:
                     }
                 )
             await self.outbox.event(reply.done_event(status))
+            observe_reply(status, reply.metrics, spoken_turn=False)
         reply.finished = True
 
     async def close(self) -> None:
@@ -410,6 +413,7 @@ class Pipeline:
             reply.assistant_turn = self.conversation.add("assistant", reply.full_text)
         reply.mark("total_ms")
         reply.finished = True
+        observe_reply("completed", reply.metrics, spoken_turn=reply.audio is not None)
         await box.event(reply.done_event("completed"))
 
 

@@ -10,10 +10,12 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, WebSocket
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from voice_chat.characters import CharacterError
+from voice_chat.metrics import SESSIONS, render
 from voice_chat.runtime import Runtime
 from voice_chat.session import RealtimeSession
 from voice_chat.settings import Settings
@@ -40,6 +42,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             return JSONResponse({"status": "ok", "sessions": rt.sessions})
         status = "failed" if rt.load_error else "loading"
         return JSONResponse({"status": status, "error": rt.load_error}, status_code=503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/characters")
     async def list_characters() -> dict[str, Any]:
@@ -93,6 +99,12 @@ def _character_json(c: Any) -> dict[str, Any]:
 async def _load(rt: Runtime) -> None:
     try:
         await asyncio.to_thread(rt.load)
+        check = getattr(rt.llm, "check", None)
+        if check is not None:
+            try:
+                await check()
+            except Exception as exc:  # noqa: BLE001 - a remote LLM may come up later
+                log.warning("LLM server not reachable yet", error=str(exc))
         await rt.warm_up()
         rt.ready = True
     except Exception as exc:  # noqa: BLE001 - reported by /healthz and the log
@@ -153,6 +165,7 @@ async def _realtime(rt: Runtime, ws: WebSocket) -> None:
         return
     await rt.prepare_voice(character.voice)
     rt.sessions += 1
+    SESSIONS.inc()
     try:
         session = RealtimeSession(rt, ws, character, query)
         session.input_rate = rate
@@ -160,3 +173,4 @@ async def _realtime(rt: Runtime, ws: WebSocket) -> None:
         await session.run()
     finally:
         rt.sessions -= 1
+        SESSIONS.dec()

