@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import structlog
 from fastapi import FastAPI, WebSocket
@@ -14,6 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from voice_chat.api import characters, voices
 from voice_chat.characters import CharacterError
 from voice_chat.metrics import SESSIONS, render
 from voice_chat.runtime import Runtime
@@ -22,6 +22,7 @@ from voice_chat.settings import Settings
 
 log = structlog.get_logger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
+ROUTERS = (characters.router, voices.router)
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
@@ -47,23 +48,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     async def metrics() -> Response:
         return Response(render(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/v1/characters")
-    async def list_characters() -> dict[str, Any]:
-        return {"characters": [_character_json(c) for c in rt.characters.list()]}
-
-    @app.get("/v1/characters/{character_id}/avatar", response_model=None)
-    async def avatar(character_id: str) -> FileResponse | JSONResponse:
-        try:
-            character = rt.characters.get(character_id)
-        except CharacterError as exc:
-            return _error(404, exc.code, str(exc))
-        if character.avatar is None:
-            return _error(404, "no_avatar", f"character {character_id!r} has no avatar")
-        return FileResponse(character.avatar, media_type="image/png")
-
-    @app.get("/v1/voices")
-    async def list_voices() -> dict[str, Any]:
-        return {"voices": [v.model_dump() for v in rt.voices.list()]}
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.websocket("/v1/realtime")
     async def realtime(ws: WebSocket) -> None:
@@ -79,21 +65,6 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             return FileResponse(WEB_DIR / "index.html")
 
     return app
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
-def _character_json(c: Any) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "name": c.name,
-        "description": c.description,
-        "voice": c.voice,
-        "avatar_url": f"/v1/characters/{c.id}/avatar" if c.avatar else None,
-        "shipped": c.shipped,
-    }
 
 
 async def _load(rt: Runtime) -> None:
