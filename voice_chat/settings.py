@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     characters_dir: Path = REPO_ROOT / "characters"
     voices_dir: Path = REPO_ROOT / "voices"
     default_character: str = "nova"
+    database_url: str | None = Field(
+        None, description="conversation memory; default sqlite:///<data>/voice_chat.db"
+    )
 
     # --- speech-to-text
     stt_engine: Literal["whisper"] = "whisper"
