@@ -262,3 +262,57 @@ def test_phone_layout_without_microphone(live_server, shots: Path) -> None:
         page.locator(".toast button:has-text('Dismiss')").first.click()
         page.wait_for_timeout(800)
         page.screenshot(path=str(shots / "phone-call.png"))
+
+
+def test_push_to_talk(live_server, shots: Path, tmp_path: Path) -> None:
+    """Manual turns: hold Space to talk, release to commit; a press during the reply stops it."""
+    wav = speech_wav(
+        tmp_path / "ptt.wav", "Tell me about the weather today.", lead_s=0.1, tail_s=0.5
+    )
+    with browser_page(wav) as page:
+        # The mode is remembered, and sent when connecting (turn_detection=manual).
+        page.goto(live_server.url + "/")
+        page.evaluate("localStorage.setItem('voiceChat.mode', 'manual')")
+        open_call(page, live_server.url, "nova")
+        assert vc(page, "vc.session.turn_detection.type") == "manual"
+        assert page.is_visible("#ptt")
+        # The switch in the page changes the server's mode with session.update.
+        page.click(".mode label:has-text('Hands-free')")
+        wait_vc(page, "vc.session.turn_detection.type === 'server_vad'", 10)
+        assert not page.is_visible("#ptt")
+        page.click(".mode label:has-text('Push to talk')")
+        wait_vc(page, "vc.session.turn_detection.type === 'manual'", 10)
+        events_from = vc(page, "vc.stats.events.length")
+        # Whatever the greeting did, wait for quiet.
+        wait_vc(page, "vc.stats.responses.every(r => r.status !== 'in_progress')", 60)
+        wait_vc(page, "vc.state === 'listening' && vc.mic === 'on'", 30)
+        sent_before = vc(page, "vc.stats.framesSent")
+        page.wait_for_timeout(500)
+        assert vc(page, "vc.stats.framesSent") == sent_before  # nothing is sent until pressed
+
+        page.evaluate("document.activeElement && document.activeElement.blur()")
+        page.keyboard.down("Space")
+        wait_vc(page, "document.querySelector('#ptt').classList.contains('pressed')", 2)
+        page.wait_for_timeout(3500)
+        page.screenshot(path=str(shots / "push-to-talk.png"))
+        page.keyboard.up("Space")
+        weather = "vc.transcript().some(m => m.role === 'user' && /weather/i.test(m.text))"
+        wait_vc(page, weather, 45)
+        events = vc(page, f"vc.stats.events.slice({events_from})")
+        assert "input_audio_buffer.speech_started" not in events  # no VAD in manual mode
+
+        # Press again while the reply is playing: it stops at once and is cut in the history.
+        wait_vc(page, "vc.state === 'speaking'", 60)
+        page.wait_for_timeout(400)
+        page.keyboard.down("Space")
+        hit = wait_vc(page, "vc.stats.bargeIns.find(b => b.reason === 'ptt')", 5)
+        page.wait_for_timeout(100)
+        page.keyboard.up("Space")
+        assert hit["stopMs"] < 100, hit
+        rid = hit["responseId"]
+        resp = f"vc.stats.responses.find(r => r.id === {rid!r})"
+        wait_vc(page, f"{resp}.interrupted && {resp}.heardText !== null", 10)
+        r = vc(page, resp)
+        assert r["truncatedMs"] == hit["playedMs"] > 0
+        page.wait_for_selector(".msg.bot.interrupted .tag", timeout=5000)
+        assert vc(page, "vc.state") != "speaking"

@@ -49,7 +49,7 @@ const app = {
   awaitTimer: 0,
   responses: new Map(), // id -> response record
   audioResponseId: null, // reply whose binary frames are arriving now
-  ptt: { down: false, gate: false, since: 0, frames: 0, timer: 0 },
+  ptt: { down: false, gate: false, since: 0, frames: 0, timer: 0, interrupted: false },
   reconnect: { attempt: 0, timer: 0, tick: 0, until: 0 },
   userBubble: null, // user caption still being transcribed
   lastUserTurn: null, // {bubble, text, answered}
@@ -257,7 +257,7 @@ function renderCards() {
 // ---------------------------------------------------------------- call lifecycle
 function startCall(ch) {
   // Runs inside the click: the AudioContext may start playing right away.
-  audio.create().catch((err) => {
+  const audioReady = audio.create().catch((err) => {
     console.debug("audio:", err);
     toast("Sound can’t play in this browser (no AudioWorklet). You can still read and type.", { kind: "error" });
   });
@@ -275,7 +275,12 @@ function startCall(ch) {
   dom.call.hidden = false;
   hideBanner("server");
   applyMode(app.mode, false);
-  connect();
+  app.conn = "connecting";
+  updateState();
+  // Connect once the playback worklet is loaded, so the greeting's first frames have a player.
+  audioReady.finally(() => {
+    if (app.character === ch && !app.ws) connect();
+  });
   startMic();
   dom.callName.focus({ preventScroll: true });
   if (audio.suspended) {
@@ -482,7 +487,10 @@ function applyMode(mode, tell = true) {
   for (const input of dom.mode.querySelectorAll("input")) input.checked = input.value === app.mode;
   dom.ptt.hidden = app.mode !== "manual";
   if (tell && app.session) {
-    if (app.mode === "manual") send({ type: "input_audio_buffer.clear" });
+    if (app.mode === "manual") {
+      send({ type: "input_audio_buffer.clear" });
+      dropEmptyUserBubble();
+    }
     send({ type: "session.update", session: { turn_detection: { type: app.mode } } });
   }
   if (app.mode === "server_vad") releasePtt(true);
@@ -498,11 +506,13 @@ function pressPtt() {
   p.down = true;
   p.since = performance.now();
   p.frames = 0;
-  if (isReplyActive()) bargeIn("ptt");
+  p.interrupted = isReplyActive();
+  if (p.interrupted) bargeIn("ptt");
   audio.resetCapture();
   p.gate = true;
   app.userSpeaking = true;
   app.awaitingReply = false;
+  ensureUserBubble();
   dom.ptt.classList.add("pressed");
   dom.ptt.setAttribute("aria-pressed", "true");
   if (app.mic !== "on") startMic();
@@ -522,15 +532,15 @@ function releasePtt(abort = false) {
   const finish = () => {
     p.gate = false;
     app.userSpeaking = false;
-    if (abort) {
-      send({ type: "input_audio_buffer.clear" });
-    } else if (held < PTT_MIN_MS || p.frames === 0) {
-      send({ type: "input_audio_buffer.clear" });
-      if (app.mic === "on")
-        toast("Hold the button (or Space) while you speak, and release when you’re done.", { kind: "info", id: "ptt" });
-    } else {
+    if (!abort && held >= PTT_MIN_MS && p.frames > 0) {
       send({ type: "input_audio_buffer.commit" });
       expectReply();
+    } else {
+      send({ type: "input_audio_buffer.clear" });
+      dropEmptyUserBubble();
+      // A short press that cut a reply is a deliberate "stop"; otherwise explain how PTT works.
+      if (!abort && app.mic === "on" && !p.interrupted)
+        toast("Hold the button (or Space) while you speak, and release when you’re done.", { kind: "info", id: "ptt" });
     }
     updateState();
   };
@@ -748,7 +758,7 @@ function handleEvent(ev) {
       expectReply();
       break;
     case "input_audio_buffer.cleared":
-      if (app.userBubble && !app.userBubble.textContent.trim()) removeUserBubble();
+      dropEmptyUserBubble();
       break;
     case "conversation.item.input_audio_transcription.delta": {
       const b = ensureUserBubble(ev.item_id);
@@ -779,7 +789,6 @@ function handleEvent(ev) {
       const id = ev.response && ev.response.id;
       if (id == null || app.responses.has(id)) break;
       newResponse(id);
-      if (app.lastUserTurn) app.lastUserTurn.answered = true;
       app.awaitingReply = true;
       break;
     }
@@ -798,6 +807,7 @@ function handleEvent(ev) {
       r.stat.sampleRate = r.rate;
       r.audioStarted = true;
       app.audioResponseId = r.id;
+      if (app.lastUserTurn) app.lastUserTurn.answered = true;
       if (!r.flushed) audio.playStart(r.id, r.rate);
       break;
     }
@@ -890,6 +900,7 @@ const ERROR_TEXT = {
 function onServerError(err) {
   const code = err.code || "error";
   stats.errors.push({ code, message: err.message || "" });
+  if (code === "nothing_to_commit") dropEmptyUserBubble();
   const make = ERROR_TEXT[code];
   const text = make ? make(err.message) : `Server error: ${err.message || code}`;
   if (code === "unknown_character" || code === "too_many_sessions" || code === "not_ready") {
@@ -959,6 +970,10 @@ function ensureUserBubble(itemId) {
   return b;
 }
 
+function dropEmptyUserBubble() {
+  if (app.userBubble && !$(".msg-text", app.userBubble).textContent.trim()) removeUserBubble();
+}
+
 function removeUserBubble() {
   if (app.userBubble) app.userBubble.remove();
   app.userBubble = null;
@@ -1009,7 +1024,7 @@ function renderReplyText(r) {
     p.replaceChildren(document.createTextNode(heard.trim()));
     tag = document.createElement("span");
     tag.className = "tag";
-    tag.textContent = heard.trim() ? " — interrupted" : "(interrupted before speaking)";
+    tag.textContent = heard.trim() ? " — interrupted" : "(interrupted)";
     p.append(tag);
   } else if (r.stat.status === "failed") {
     p.replaceChildren(document.createTextNode(full));
