@@ -18,10 +18,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import LiveServer
+
+if TYPE_CHECKING:
+    from conftest import LiveServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE = "system"  # the JACK host API's device in PortAudio

@@ -336,7 +336,7 @@ def _controller() -> tuple[Controller, FakeOutput, list[str]]:
 
 
 def _sent(c: Controller) -> list[object]:
-    items = []
+    items: list[object] = []
     while not c._outbox.empty():
         items.append(c._outbox.get_nowait())
     return items

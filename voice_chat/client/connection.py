@@ -103,7 +103,7 @@ def cancel(response_id: str | None) -> Event:
     return event
 
 
-def truncate(response_id: str, audio_end_ms: int) -> Event:
+def truncate(response_id: str, audio_end_ms: float) -> Event:
     return {
         "type": "conversation.item.truncate",
         "response_id": response_id,
@@ -195,6 +195,8 @@ class Connection:
             raise closed_error(exc) from None
 
     async def send_audio(self, pcm16: bytes) -> None:
+        if self._log is not None:
+            self._record("out", pcm16)
         try:
             await self._ws.send(pcm16)
         except ConnectionClosed as exc:

@@ -326,6 +326,7 @@ class Controller:
 
     def _on_speech_stopped(self, _event: Event) -> None:
         self._vad_speech = False
+        self._awaiting_reply = True  # the VAD ended the turn: a reply comes
 
     def _on_committed(self, _event: Event) -> None:
         self._vad_speech = False
@@ -413,9 +414,9 @@ class Controller:
 
     def _print_reply(self, reply: Reply, text: str, suffix: str) -> None:
         reply.printed = True
-        text = text.strip()
-        if text or suffix:
-            self.printer(f"{self.character_name}: {text}{suffix}".rstrip())
+        body = " ".join(part for part in (text.strip(), suffix.strip()) if part)
+        if body:
+            self.printer(f"{self.character_name}: {body}")
 
 
 _HANDLERS: dict[str, Callable[[Controller, Event], None]] = {

@@ -61,6 +61,7 @@ class Script:
         self.audio_rid: str | None = None
         self.turn_error: str | None = None
         self.committed = False
+        self.vad_ended = False  # the server's VAD (or commit) closed the turn
         self.capture_greeting = (
             opts.input_file is None and not opts.say
         )  # no turn: the greeting is it
@@ -109,10 +110,8 @@ class Script:
                 self.responses[rid].rate = int(event.get("sample_rate") or 22050)
         elif kind == "response.done":
             self._on_done(event.get("response") or {})
-        elif kind == "input_audio_buffer.committed":
-            self.committed = True
-            if self.reply is None:
-                self.turn_open = True
+        elif kind in ("input_audio_buffer.committed", "input_audio_buffer.speech_stopped"):
+            self.vad_ended = True
         elif kind == "conversation.item.input_audio_transcription.completed":
             transcript = str(event.get("transcript", "")).strip()
             self.say(f"you: {transcript}")
@@ -183,24 +182,34 @@ class Script:
         return code
 
     async def _send_audio(self, audio: np.ndarray) -> None:
+        if self.opts.vad:
+            # hands-free: the server's VAD ends the turn. Speech over the greeting would
+            # interrupt it, so wait for it first; a second of silence lets the VAD hear the end.
+            await self.wait_until(self.greeting_over)
+            self.turn_open = True
+            await self._stream(np.concatenate([audio, np.zeros(MODEL_RATE, dtype=np.float32)]))
+            deadline = time.monotonic() + 3.0
+            await self.wait_until(
+                lambda: self.reply is not None or self.vad_ended or time.monotonic() > deadline
+            )
+            if self.reply is not None or self.vad_ended:
+                return
+        else:
+            await self._stream(audio)  # buffered by the server while the greeting plays
+            await self.wait_until(self.greeting_over)
+            self.turn_open = True
+        self.committed = True
+        await self.conn.send_event(events.commit())
+
+    async def _stream(self, audio: np.ndarray) -> None:
+        """Send at real-time pace in 20 ms frames."""
         frame = MODEL_RATE * FRAME_MS // 1000
-        if self.opts.vad:  # let the server's VAD hear the end of speech
-            audio = np.concatenate([audio, np.zeros(MODEL_RATE, dtype=np.float32)])
         start = time.monotonic()
         for i, offset in enumerate(range(0, len(audio), frame)):
             await self.conn.send_audio(float_to_pcm16(audio[offset : offset + frame]))
             delay = start + (i + 1) * FRAME_MS / 1000 - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-        await self.wait_until(self.greeting_over)
-        self.turn_open = True
-        if self.opts.vad:
-            deadline = time.monotonic() + 3.0
-            await self.wait_until(lambda: self.committed or time.monotonic() > deadline)
-            if self.committed:
-                return
-        self.committed = True
-        await self.conn.send_event(events.commit())
 
     async def _await_reply(self) -> int:
         await self.wait_until(
