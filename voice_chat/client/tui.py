@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -207,6 +208,18 @@ class TalkUI:
                 last, last_draw = snap, now
                 self.app.invalidate()
 
+    def _exit_on_signals(self) -> None:
+        """SIGTERM/SIGHUP leave like Ctrl-C does, so the terminal is restored."""
+        loop = asyncio.get_running_loop()
+
+        def leave() -> None:
+            if self.app.is_running and not self.app.is_done:
+                self.app.exit(result=0)
+
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, leave)
+
     async def run(self, background: list[Coroutine[Any, Any, None]]) -> int:
         """Run the UI (and ``background`` jobs) until Ctrl-C or the controller gives up."""
         with patch_stdout(raw=True):
@@ -214,6 +227,7 @@ class TalkUI:
             ticker = asyncio.ensure_future(self.tick_loop())
             runner = asyncio.ensure_future(self.controller.run())
             ui = asyncio.ensure_future(self.app.run_async())
+            self._exit_on_signals()
             waiting: set[asyncio.Task[Any]] = {runner, ui, *tasks}
             done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             self.controller.stop()
