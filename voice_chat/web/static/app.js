@@ -694,8 +694,8 @@ function finishInterrupted(r, playedMs) {
     r.stat.truncatedMs = Math.round(r.playedMs);
     send({ type: "conversation.item.truncate", response_id: r.id, audio_end_ms: Math.round(r.playedMs) });
   }
-  if (!r.audioStarted && (audio.canPlay || !r.text.trim())) {
-    r.bubble.remove(); // nothing of it was heard
+  if (!r.text.trim()) {
+    r.bubble.remove(); // nothing of it was said
     return;
   }
   r.bubble.classList.add("interrupted");
@@ -870,7 +870,7 @@ function onResponseDone(resp) {
         updateState();
       });
     }
-    if (!r.audioStarted && (audio.canPlay || !r.text.trim())) r.bubble.remove();
+    if (!r.text.trim()) r.bubble.remove();
     else r.bubble.classList.add("interrupted");
   } else if (resp.status === "failed") {
     r.bubble.classList.add("failed");
@@ -900,7 +900,10 @@ const ERROR_TEXT = {
 function onServerError(err) {
   const code = err.code || "error";
   stats.errors.push({ code, message: err.message || "" });
-  if (code === "nothing_to_commit") dropEmptyUserBubble();
+  if (code === "nothing_to_commit") {
+    dropEmptyUserBubble();
+    app.awaitingReply = false;
+  }
   const make = ERROR_TEXT[code];
   const text = make ? make(err.message) : `Server error: ${err.message || code}`;
   if (code === "unknown_character" || code === "too_many_sessions" || code === "not_ready") {
@@ -1020,11 +1023,18 @@ function renderReplyText(r) {
   let spokenLen = full.length;
   let tag = null;
   if (r.stat.interrupted) {
-    const heard = r.heardText != null ? r.heardText : full.slice(0, spokenChars(r));
-    p.replaceChildren(document.createTextNode(heard.trim()));
+    const heard = (r.heardText != null ? r.heardText : full.slice(0, spokenChars(r))).trim();
+    if (heard) p.replaceChildren(document.createTextNode(heard));
+    else {
+      // Cut before a word was heard: show what it was about to say, dimmed.
+      const rest = document.createElement("span");
+      rest.className = "unspoken";
+      rest.textContent = full.trim();
+      p.replaceChildren(rest);
+    }
     tag = document.createElement("span");
     tag.className = "tag";
-    tag.textContent = heard.trim() ? " — interrupted" : "(interrupted)";
+    tag.textContent = heard || full.trim() ? " — interrupted" : "(interrupted)";
     p.append(tag);
   } else if (r.stat.status === "failed") {
     p.replaceChildren(document.createTextNode(full));
