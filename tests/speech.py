@@ -1,31 +1,5 @@
-"""Synthesized test speech: espeak-ng (a different synthesizer than the server's voices)."""
+"""Test speech: see :mod:`voice_chat.synthspeech`."""
 
-from __future__ import annotations
+from voice_chat.synthspeech import espeak, trim
 
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
-
-import numpy as np
-
-from voice_chat.audio import read_wav, resample
-
-
-def espeak(text: str, rate: int = 16000, voice: str = "en-us", wpm: int = 160) -> np.ndarray:
-    """Speak ``text`` with espeak-ng; mono float32 at ``rate``."""
-    if shutil.which("espeak-ng") is None:
-        raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng)")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "s.wav"
-        subprocess.run(
-            ["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(path), text], check=True
-        )
-        audio, sr = read_wav(str(path))
-    return resample(audio, sr, rate)
-
-
-def trim(audio: np.ndarray, level: float = 0.01) -> np.ndarray:
-    """Cut leading and trailing silence."""
-    loud = np.flatnonzero(np.abs(audio) > level)
-    return audio[loud[0] : loud[-1] + 1] if loud.size else audio[:0]
+__all__ = ["espeak", "trim"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import numpy as np
@@ -61,16 +62,18 @@ class Pipeline:
         self.user_name = user_name
         self.output_rate = output_rate
         self.manual = manual
+        self.naive = s.pipeline_mode == "naive"
         self.detector = TurnDetector(
             threshold=s.vad_threshold,
             silence_ms=s.silence_duration_ms,
-            speculative_ms=s.speculative_ms,
+            speculative_ms=0 if self.naive else s.speculative_ms,
         )
         self.set_input_rate(input_rate)
         self.reply: Reply | None = None  # the reply in progress (speculative or live)
         self.replies: dict[str, Reply] = {}  # recent replies, for truncation
         self._manual_audio: list[np.ndarray] = []
         self._carry = np.zeros(0, dtype=np.float32)  # utterance re-joined after a false end
+        self._prefill_task: asyncio.Task[None] | None = None
 
     @property
     def voice_id(self) -> str:
@@ -256,9 +259,26 @@ class Pipeline:
             await self.outbox.event(reply.done_event(status))
             observe_reply(status, reply.metrics, spoken_turn=False)
         reply.finished = True
+        self._prefill()
 
     async def close(self) -> None:
         await self.interrupt()
+        if self._prefill_task is not None:
+            self._prefill_task.cancel()
+
+    def _prefill(self) -> None:
+        """While the user listens and speaks, pre-compute the LLM's KV cache for the history."""
+        llm = self.runtime.llm
+        if llm is None or self.naive or (self.reply is not None and not self.reply.finished):
+            return
+        messages = build_messages(
+            self.character,
+            self.conversation.turns(),
+            user_name=self.user_name,
+            count_tokens=llm.count_tokens,
+            budget_tokens=self.runtime.llm_budget(),
+        )
+        self._prefill_task = asyncio.create_task(_quietly(llm.warm(messages)))
 
     # ------------------------------------------------ the three stages of a reply
     async def _think(self, reply: Reply, chunks: asyncio.Queue[str | None]) -> None:
@@ -331,6 +351,8 @@ class Pipeline:
             rate = reply.output_rate or synth.sample_rate
             resampler = StreamResampler(synth.sample_rate, rate)
             frame = rate // 10
+            held: list[Any] = []  # naive mode: nothing goes out until all audio is made
+            out = held.append if self.naive else reply.outq.put_nowait
             while (piece := await chunks.get()) is not None:
                 t = time.monotonic()
                 audio = await rt.run(rt.tts_pool, lambda p=piece: _synth_all(synth, p))
@@ -345,13 +367,15 @@ class Pipeline:
                 )
                 pcm = float_to_pcm16(resampler.process(audio))
                 if not reply.audio_queued_ms:
-                    reply.outq.put_nowait(("audio_start", rate))
+                    out(("audio_start", rate))
                 start = reply.audio_queued_ms
                 for i in range(0, len(pcm), frame * 2):
                     part = pcm[i : i + frame * 2]
                     reply.audio_queued_ms += len(part) / 2 / rate * 1000
-                    reply.outq.put_nowait(("audio", part))
+                    out(("audio", part))
                 reply.segments.append(Segment(piece, start, reply.audio_queued_ms))
+            for item in held:
+                reply.outq.put_nowait(item)
         finally:
             reply.outq.put_nowait(END)
 
@@ -415,8 +439,16 @@ class Pipeline:
         reply.finished = True
         observe_reply("completed", reply.metrics, spoken_turn=reply.audio is not None)
         await box.event(reply.done_event("completed"))
+        self._prefill()
 
 
 def _synth_all(synth: Synthesizer, text: str) -> np.ndarray:
     parts = list(synth.synthesize(text))
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+async def _quietly(job: Awaitable[None]) -> None:
+    try:
+        await job
+    except Exception as exc:  # noqa: BLE001 - an optimisation; never fails a session
+        log.warning("LLM prefill failed", error=str(exc))

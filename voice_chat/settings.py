@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     stt_device: str = "cpu"
     stt_threads: int = Field(2, ge=1, le=64)
     stt_beam_size: int = Field(1, ge=1, le=10)
-    stt_window_s: float = Field(10.0, ge=5.0, le=30.0)
+    stt_window_s: float = Field(8.0, ge=5.0, le=30.0)
     stt_language: str | None = "en"
 
     # --- language model
@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     # --- text-to-speech
     tts_threads: int = Field(1, ge=1, le=64)
     default_voice: str = "joe"
+
+    # --- pipeline: "naive" (whole utterance, whole reply, whole TTS, no overlap) is the
+    # benchmark baseline; "streaming" overlaps every stage.
+    pipeline_mode: Literal["streaming", "naive"] = "streaming"
 
     # --- turn detection
     vad_threshold: float = Field(0.5, gt=0.0, lt=1.0)

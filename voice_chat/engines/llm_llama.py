@@ -53,13 +53,14 @@ class LlamaChat:
                 model_path=str(path),
                 n_ctx=context,
                 n_threads=threads,
-                n_threads_batch=max(threads, 2),
+                n_threads_batch=threads,
                 verbose=False,
             )
         except Exception as exc:
             raise EngineError(f"could not load GGUF model {path}: {exc}") from exc
         self._llm.set_cache(LlamaRAMCache(capacity_bytes=256 << 20))
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
+        self._busy = 0  # generations running or queued
         self.name = model
         self.context = context
 
@@ -67,10 +68,21 @@ class LlamaChat:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     async def warm(self, messages: list[Message]) -> None:
+        """Pre-fill the KV cache with this prompt so the next turn only evaluates new tokens.
+
+        Low priority: skipped when a reply is being generated or waits for the model.
+        """
+        if self._busy:
+            return
+
         def run() -> None:
             self._llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
 
-        await asyncio.get_running_loop().run_in_executor(self._pool, run)
+        self._busy += 1
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._pool, run)
+        finally:
+            self._busy -= 1
 
     async def stream(
         self, messages: list[Message], options: GenerationOptions, cancel: threading.Event
@@ -102,7 +114,9 @@ class LlamaChat:
             finally:
                 put(_DONE)
 
+        self._busy += 1
         future = loop.run_in_executor(self._pool, run)
+        future.add_done_callback(lambda _: setattr(self, "_busy", self._busy - 1))
         try:
             while True:
                 item = await queue.get()
