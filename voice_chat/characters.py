@@ -1,98 +1,246 @@
-"""Character registry: Character Card files in ``characters/`` and ``<data>/characters/``."""
+"""Character registry: shipped cards in ``characters/``, user cards in ``<data>/characters/``.
+
+Shipped cards (``characters/<id>.json``, optional ``<id>.png`` avatar) are read-only. User cards
+are stored by :class:`voice_chat.cards.library.CardLibrary` (original bytes + the card JSON), so
+an export gives back every unknown field, extension and asset. Giving a shipped character a
+voice stores a user copy under the same id; deleting that copy restores the shipped card.
+"""
 
 from __future__ import annotations
 
-import json
-import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CHARACTER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+from voice_chat.cards import (
+    Card,
+    CardError,
+    card_from_dict,
+    choose_greeting,
+    export_card,
+    load_card,
+)
+from voice_chat.cards.library import CARD_ID, CardLibrary
+from voice_chat.cards.limits import MAX_CHARX_BYTES
+
+CHARACTER_ID = CARD_ID
+STATUS = {"unknown_character": 404, "shipped_character": 403, "storage_error": 500}
 
 
 class CharacterError(ValueError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+        self.message = message
+
+    @property
+    def status(self) -> int:
+        return STATUS.get(self.code, 400)
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    path: Path
+    media_type: str
+    name: str = ""
 
 
 @dataclass
 class Character:
     id: str
-    card: dict[str, Any]
+    card: Card
     shipped: bool = True
     avatar: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    avatar_type: str = "image/png"
+    voice_sample: MediaFile | None = None
+    customized: bool = False  # a shipped character with user changes (e.g. its voice)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.card, dict):  # a plain card object, e.g. in tests
+            self.card = card_from_dict(self.card)
 
     @property
     def data(self) -> dict[str, Any]:
-        return self.card.get("data", self.card)
+        return self.card.data
 
     @property
     def name(self) -> str:
-        return str(self.data.get("name", self.id))
+        return self.card.display_name or self.id
 
     @property
     def description(self) -> str:
-        data = self.data
-        notes = data.get("creator_notes") or ""
-        return str(notes or data.get("description", ""))[:300]
+        return (self.card.creator_notes or self.card.description)[:300]
 
     @property
     def voice(self) -> str | None:
-        ext = self.data.get("extensions") or {}
-        vc = ext.get("voice_chat") if isinstance(ext, dict) else None
-        voice = vc.get("voice") if isinstance(vc, dict) else None
-        return voice if isinstance(voice, str) else None
+        return self.card.voice
 
     @property
     def greeting(self) -> str:
-        return str(self.data.get("first_mes", ""))
+        """``first_mes`` with macros filled in (the session picks among all greetings)."""
+        found = choose_greeting(self.card, 0) if self.card.first_mes.strip() else None
+        return found.text if found else ""
 
-
-def _read_card(path: Path) -> dict[str, Any]:
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CharacterError("invalid_card", f"{path.name}: {exc}") from exc
-    if not isinstance(card, dict):
-        raise CharacterError("invalid_card", f"{path.name}: not a JSON object")
-    return card
+    @property
+    def greeting_count(self) -> int:
+        return sum(1 for g in [self.card.first_mes, *self.card.alternate_greetings] if g.strip())
 
 
 class CharacterRegistry:
     def __init__(self, shipped_dir: Path, user_dir: Path) -> None:
         self.shipped_dir = shipped_dir
         self.user_dir = user_dir
+        self.library = CardLibrary(user_dir)
+        self._lock = threading.RLock()  # one writer at a time; concurrent imports are safe
+        self._cache: dict[tuple[str, bool], tuple[object, Character]] = {}
 
-    def _files(self) -> dict[str, tuple[Path, bool]]:
-        found: dict[str, tuple[Path, bool]] = {}
-        for folder, shipped in ((self.shipped_dir, True), (self.user_dir, False)):
-            if folder.is_dir():
-                for path in sorted(folder.glob("*.json")):
-                    if CHARACTER_ID.match(path.stem):
-                        found[path.stem] = (path, shipped)
-        return found
+    # ------------------------------------------------------------------ reads
+    def _shipped_path(self, character_id: str) -> Path | None:
+        path = self.shipped_dir / f"{character_id}.json"
+        return path if CHARACTER_ID.match(character_id) and path.is_file() else None
+
+    def _shipped_ids(self) -> list[str]:
+        if not self.shipped_dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.shipped_dir.glob("*.json") if CHARACTER_ID.match(p.stem))
+
+    def is_shipped(self, character_id: str) -> bool:
+        return self._shipped_path(character_id) is not None
 
     def list(self) -> list[Character]:
         out = []
-        for cid in self._files():
+        for cid in dict.fromkeys([*self._shipped_ids(), *self.library.ids()]):
             try:
                 out.append(self.get(cid))
-            except CharacterError:
-                continue
+            except (CharacterError, CardError, OSError):
+                continue  # a broken file must not hide the others
         return out
 
     def get(self, character_id: str) -> Character:
-        entry = self._files().get(character_id)
-        if entry is None:
-            raise CharacterError("unknown_character", f"no character {character_id!r}")
-        path, shipped = entry
+        if CHARACTER_ID.match(character_id):
+            user = self._user(character_id)
+            if user is not None:
+                return user
+            path = self._shipped_path(character_id)
+            if path is not None:
+                return self._shipped(character_id, path)
+        raise CharacterError("unknown_character", f"no character {character_id[:64]!r}")
+
+    def _shipped(self, cid: str, path: Path) -> Character:
+        stat = path.stat()
+        key = (stat.st_mtime_ns, stat.st_size)
+        cached = self._cache.get((cid, True))
+        if cached is not None and cached[0] == key:
+            return cached[1]
         avatar = path.with_suffix(".png")
-        return Character(
-            id=character_id,
-            card=_read_card(path),
-            shipped=shipped,
-            avatar=avatar if avatar.is_file() else None,
+        character = Character(
+            cid, load_card(path.read_bytes()), avatar=avatar if avatar.is_file() else None
         )
+        self._cache[(cid, True)] = (key, character)
+        return character
+
+    def _user(self, cid: str) -> Character | None:
+        meta = self.library.meta(cid)
+        if meta is None:
+            return None
+        cached = self._cache.get((cid, False))
+        if cached is not None and cached[0] == meta:
+            return cached[1]
+        loaded = self.library.load(cid)
+        if loaded is None:
+            return None
+        meta, card = loaded
+        avatar, sample = meta.get("avatar") or {}, meta.get("voice_sample") or {}
+        character = Character(
+            cid,
+            card,
+            shipped=self.is_shipped(cid),
+            customized=self.is_shipped(cid),
+            avatar=self.library.path(cid, avatar["file"]) if avatar else None,
+            avatar_type=avatar.get("media_type", "image/png"),
+            voice_sample=MediaFile(
+                self.library.path(cid, sample["file"]), sample["media_type"], sample["name"]
+            )
+            if sample
+            else None,
+            meta=meta,
+        )
+        self._cache[(cid, False)] = (meta, character)
+        return character
+
+    def full_card(self, character_id: str) -> Card:
+        """The card with its picture and embedded files, for export."""
+        character = self.get(character_id)
+        if not character.shipped or character.customized:
+            card = self.library.full_card(character_id)
+            if card is None:
+                raise CharacterError("unknown_character", f"no character {character_id!r}")
+            return card
+        card = character.card.copy()
+        if character.avatar is not None:
+            card.image = character.avatar.read_bytes()
+        return card
+
+    def export(self, character_id: str, fmt: str) -> bytes:
+        return export_card(self.full_card(character_id), fmt)  # type: ignore[arg-type]
+
+    # ----------------------------------------------------------------- writes
+    def add(self, data: bytes, *, voice: str | None = None) -> Character:
+        """Import a card file (JSON, PNG or CHARX). Raises ``CardError`` for a bad card."""
+        card = _parse(data, voice)
+        with self._lock:
+            cid = self.library.add(card, data, reserved=self.is_shipped)
+        return self.get(cid)
+
+    def replace(self, character_id: str, data: bytes, *, voice: str | None = None) -> Character:
+        """Replace a user card, keeping its id (and so its conversations)."""
+        card = _parse(data, voice)
+        with self._lock:
+            if self.is_shipped(character_id):
+                raise CharacterError(
+                    "shipped_character", f"{character_id!r} is shipped; import a copy instead"
+                )
+            self.get(character_id)
+            self.library.replace(character_id, card, data, keep_files=False)
+        return self.get(character_id)
+
+    def set_voice(self, character_id: str, voice: str | None) -> Character:
+        """Assign a voice (None: the server default). Shipped cards get a user copy."""
+        with self._lock:
+            character = self.get(character_id)
+            card = character.card.copy()
+            card.set_voice(voice)
+            if character.shipped and not character.customized:
+                shipped = self.full_card(character_id)
+                shipped.set_voice(voice)
+                source = export_card(shipped, "png") if shipped.image is not None else None
+                self.library.add(shipped, source, reserved=self.is_shipped, card_id=character_id)
+            else:
+                self.library.replace(character_id, card, None, keep_files=True)
+        return self.get(character_id)
+
+    def delete(self, character_id: str) -> Character | None:
+        """Delete a user card (a customized shipped card goes back to the shipped one).
+
+        Returns the shipped character that is back, or None.
+        """
+        with self._lock:
+            character = self.get(character_id)
+            if character.shipped and not character.customized:
+                raise CharacterError(
+                    "shipped_character", f"{character_id!r} is shipped and cannot be deleted"
+                )
+            self.library.delete(character_id)
+            self._cache.pop((character_id, False), None)
+        return self.get(character_id) if character.shipped else None
+
+
+def _parse(data: bytes, voice: str | None) -> Card:
+    if len(data) > MAX_CHARX_BYTES:
+        raise CardError("too_large", f"the upload is over {MAX_CHARX_BYTES} bytes")
+    card = load_card(data)
+    if voice is not None:
+        card.set_voice(voice or None)
+    return card

@@ -14,6 +14,7 @@ import structlog
 from voice_chat.characters import CharacterRegistry
 from voice_chat.engines.base import ChatModel, EngineError, SpeechToText, Synthesizer
 from voice_chat.engines.tts import build_synthesizer
+from voice_chat.history import ConversationMemory, database_url
 from voice_chat.settings import Settings
 from voice_chat.voices import VoiceRegistry
 
@@ -63,6 +64,7 @@ class Runtime:
         self.settings = settings
         self.characters = CharacterRegistry(settings.characters_dir, settings.data / "characters")
         self.voices = VoiceRegistry(settings.voices_dir, settings.data / "voices")
+        self.store = ConversationMemory(database_url(settings))  # opens in its own thread
         self.stt: SpeechToText | None = None
         self.llm: ChatModel | None = None
         self._synths: dict[str, Synthesizer] = {}

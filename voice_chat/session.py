@@ -13,7 +13,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from voice_chat.audio import MODEL_RATE
 from voice_chat.characters import Character, CharacterError
-from voice_chat.conversation import Conversation, InMemoryConversation
+from voice_chat.conversation import Conversation
+from voice_chat.history import conversation_info, start_conversation, switch_user
 from voice_chat.pipeline import Pipeline
 from voice_chat.protocol import (
     Clear,
@@ -104,7 +105,7 @@ class RealtimeSession:
         self.log = log.bind(session=self.id, character=character.id)
 
     def _conversation(self, character: Character) -> Conversation:
-        return InMemoryConversation()
+        return self.runtime.store.open_conversation(self.user_id, character.id, self.outbox)
 
     def _new_pipeline(self, character: Character) -> Pipeline:
         return Pipeline(
@@ -140,12 +141,13 @@ class RealtimeSession:
                 "max_utterance_s": s.max_utterance_s,
                 "max_text_chars": s.max_text_chars,
             },
+            "conversation": conversation_info(p.conversation),
         }
 
     async def run(self) -> None:
         self.log.info("session started", user=self.user_id)
         await self.outbox.event({"type": "session.created", "session": self.describe()})
-        await self.pipeline.greet(self.pipeline.character.greeting)
+        await start_conversation(self)
         try:
             while True:
                 message = await self.ws.receive()
@@ -219,6 +221,7 @@ class RealtimeSession:
 
     async def _update(self, event: SessionUpdate) -> None:
         cfg = event.session
+        old_user = self.user_id
         if cfg.user is not None:
             self.user_id = cfg.user.id or self.user_id
             self.user_name = cfg.user.name or self.user_name
@@ -245,7 +248,10 @@ class RealtimeSession:
             await self.pipeline.close()
             self.pipeline = self._new_pipeline(character)
             await self.outbox.event({"type": "session.updated", "session": self.describe()})
-            await self.pipeline.greet(character.greeting)
+            await start_conversation(self, pinned=False)
+            return
+        if self.user_id != old_user:
+            await switch_user(self)
             return
         await self.outbox.event({"type": "session.updated", "session": self.describe()})
 

@@ -173,6 +173,19 @@ class Store:
             if cursor.rowcount == 0:
                 raise MemoryStoreError("not_found", f"no message with id {message_id}")
 
+    def delete(self, message_id: int) -> bool:
+        """Remove one message (e.g. a user turn that was transcribed again); False if absent."""
+        with self._db("delete") as conn:
+            return conn.execute("DELETE FROM messages WHERE id = ?", (message_id,)).rowcount > 0
+
+    def reset_character(self, character_id: str) -> int:
+        """Forget every user's conversation with a character (it was deleted)."""
+        _check_ids("-", character_id)
+        with self._db("reset") as conn:
+            return conn.execute(
+                "DELETE FROM messages WHERE character_id = ?", (character_id,)
+            ).rowcount
+
     def reset(self, user_id: str, character_id: str) -> int:
         """Forget one conversation; return how many messages were deleted."""
         _check_ids(user_id, character_id)

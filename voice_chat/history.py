@@ -1,0 +1,269 @@
+"""Conversation memory for realtime sessions, backed by :class:`voice_chat.memory.Store`.
+
+A session's :class:`StoredConversation` keeps its turns in memory (the pipeline reads them on
+the event loop) and writes every change through to SQLite on one writer thread, in order, so
+the event loop never waits for the database. Reads for the HTTP API go through the same thread
+and so see every write queued before them. When the database cannot be used (corrupt, locked,
+unwritable) the session gets a ``memory_unavailable`` error and goes on in memory; the file is
+never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import itertools
+import re
+import time
+import weakref
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import structlog
+
+from voice_chat.cards import CardError, choose_greeting
+from voice_chat.conversation import Turn
+from voice_chat.memory import MemoryStoreError, Message, Store
+from voice_chat.settings import Settings
+
+if TYPE_CHECKING:
+    from voice_chat.response import Outbox
+    from voice_chat.session import RealtimeSession
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+USER_ID = re.compile(r"^[\w.@-]{1,128}$")
+CACHED_TURNS = 200  # turns a session keeps in memory (far more than an LLM context holds)
+SHOWN_TURNS = 20  # turns sent in session.created
+LOAD_TIMEOUT_S = 3.0
+RETRY_OPEN_S = 5.0
+UNAVAILABLE = "memory_unavailable"
+
+
+def database_url(settings: Settings) -> str:
+    return settings.database_url or f"sqlite:///{settings.data / 'voice_chat.db'}"
+
+
+class StoredConversation:
+    """The :class:`voice_chat.conversation.Conversation` of one (user, character)."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, memory: ConversationMemory, user_id: str, character_id: str) -> None:
+        self.memory, self.user_id, self.character_id = memory, user_id, character_id
+        self._turns: list[Turn] = []
+        self._db_ids: dict[int, int] = {}  # local turn id -> message id (set by the writer)
+        self.saving = False
+        self.resumed = False
+        self.pending: list[tuple[str, str]] = []  # errors to send once the session is up
+        self.report: Callable[[str, str], None] = lambda code, message: None
+
+    def load(self, messages: list[Message]) -> None:
+        for m in messages:
+            if m.role in ("user", "assistant"):
+                turn = Turn(next(self._ids), m.role, m.text)
+                self._db_ids[turn.id] = m.id
+                self._turns.append(turn)
+        self.resumed = bool(self._turns)
+        self.saving = True
+
+    def _write(self, fn: Callable[[Store], object]) -> None:
+        if not self.saving:
+            return
+
+        def run(store: Store) -> None:
+            if not self.saving:
+                return
+            try:
+                fn(store)
+            except MemoryStoreError as exc:
+                log.warning("conversation not saved", error=str(exc), code=exc.code)
+                self.saving = False
+                self.report(UNAVAILABLE, f"conversation memory failed ({exc.code}): {exc}")
+
+        self.memory.submit(run)
+
+    # --- the Conversation protocol (called on the event loop: no waiting)
+    def turns(self) -> list[Turn]:
+        return list(self._turns)
+
+    def add(self, role: str, text: str) -> int:
+        turn = Turn(next(self._ids), role, text)
+        self._turns.append(turn)
+        if len(self._turns) > 2 * CACHED_TURNS:
+            del self._turns[:CACHED_TURNS]
+        u, c = self.user_id, self.character_id
+        self._write(lambda s: self._db_ids.__setitem__(turn.id, s.append(u, c, role, text)))
+        return turn.id
+
+    def update(self, turn_id: int, text: str) -> None:
+        for turn in self._turns:
+            if turn.id == turn_id:
+                turn.text = text
+        self._write(lambda s: self._on_db(turn_id, lambda mid: s.update_text(mid, text)))
+
+    def remove(self, turn_id: int) -> None:
+        self._turns = [t for t in self._turns if t.id != turn_id]
+        self._write(lambda s: self._on_db(turn_id, s.delete))
+
+    def _on_db(self, turn_id: int, fn: Callable[[int], object]) -> None:
+        message_id = self._db_ids.get(turn_id)
+        if message_id is None:
+            return
+        try:
+            fn(message_id)
+        except MemoryStoreError as exc:
+            if exc.code != "not_found":  # gone: the conversation was reset meanwhile
+                raise
+
+    def clear(self) -> None:
+        """The conversation was reset from outside (the HTTP API)."""
+        self._turns, self._db_ids = [], {}
+
+
+class ConversationMemory:
+    """The server's conversation store: opened in the background, one writer thread."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._store: Store | None = None
+        self.error: MemoryStoreError | None = None
+        self._retry_at = 0.0
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="memory")
+        self._live: dict[tuple[str, str], weakref.WeakSet[StoredConversation]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pool.submit(self._try_open)
+        atexit.register(self.close)
+
+    # --- the writer thread
+    def _open(self) -> Store:
+        if self._store is None:
+            if self.error is not None and time.monotonic() < self._retry_at:
+                raise self.error
+            try:
+                self._store = Store(self.url)
+            except MemoryStoreError as exc:
+                self.error, self._retry_at = exc, time.monotonic() + RETRY_OPEN_S
+                log.error("conversation memory unavailable", error=str(exc), code=exc.code)
+                raise
+            self.error = None
+        return self._store
+
+    def _try_open(self) -> None:
+        try:
+            self._open()
+        except MemoryStoreError:
+            pass
+
+    def submit(self, fn: Callable[[Store], T]) -> Future[T]:
+        return self._pool.submit(lambda: fn(self._open()))
+
+    async def call(self, fn: Callable[[Store], T]) -> T:
+        """Run ``fn(store)`` on the writer thread (after every write queued before it)."""
+        return await asyncio.wrap_future(self.submit(fn))
+
+    # --- sessions
+    def open_conversation(
+        self, user_id: str, character_id: str, outbox: Outbox
+    ) -> StoredConversation:
+        """Load the conversation (blocks at most LOAD_TIMEOUT_S, normally a few ms)."""
+        conv = StoredConversation(self, user_id, character_id)
+        conv.report = self._reporter(outbox)
+        if not USER_ID.match(user_id):
+            conv.pending.append(
+                ("invalid_event", "user id: 1-128 letters, digits or . _ @ -; not saved")
+            )
+            return conv
+        try:
+            messages = self.submit(lambda s: s.history(user_id, character_id, limit=CACHED_TURNS))
+            conv.load(messages.result(timeout=LOAD_TIMEOUT_S))
+        except MemoryStoreError as exc:
+            conv.pending.append((UNAVAILABLE, f"conversation memory is unavailable: {exc}"))
+        except TimeoutError:
+            conv.pending.append((UNAVAILABLE, "conversation memory did not answer in time"))
+        self._live.setdefault((user_id, character_id), weakref.WeakSet()).add(conv)
+        return conv
+
+    def _reporter(self, outbox: Outbox) -> Callable[[str, str], None]:
+        loop = asyncio.get_running_loop()
+
+        def send(code: str, message: str) -> None:
+            task = loop.create_task(outbox.error(code, message))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        def report(code: str, message: str) -> None:
+            loop.call_soon_threadsafe(send, code, message)
+
+        return report
+
+    # --- the HTTP API
+    async def conversation(self, user_id: str, character_id: str) -> dict[str, Any]:
+        return await self.call(lambda s: s.conversation(user_id, character_id))
+
+    async def reset(self, user_id: str, character_id: str) -> int:
+        for conv in list(self._live.get((user_id, character_id), ())):
+            conv.clear()
+        return await self.call(lambda s: s.reset(user_id, character_id))
+
+    async def forget_character(self, character_id: str) -> int:
+        for (_, cid), convs in self._live.items():
+            if cid == character_id:
+                for conv in list(convs):
+                    conv.clear()
+        return await self.call(lambda s: s.reset_character(character_id))
+
+    def close(self) -> None:
+        """Finish queued writes, then close the database (idempotent)."""
+        self._pool.shutdown(wait=True)
+        if self._store is not None:
+            try:
+                self._store.close()
+            except MemoryStoreError as exc:
+                log.warning("closing conversation memory failed", error=str(exc))
+            self._store = None
+
+
+def conversation_info(conv: object) -> dict[str, Any]:
+    """``session.created.session.conversation``: resumed or not, and the last turns."""
+    turns = conv.turns() if hasattr(conv, "turns") else []
+    return {
+        "resumed": bool(getattr(conv, "resumed", False)),
+        "turns": [{"role": t.role, "text": t.text} for t in turns[-SHOWN_TURNS:]],
+    }
+
+
+async def start_conversation(session: RealtimeSession, *, pinned: bool = True) -> None:
+    """After ``session.created``/``updated``: report memory problems, greet a new conversation.
+
+    The greeting is chosen at random among the card's greetings, or pinned with ``?greeting=N``
+    (``pinned``: on connect only). The pipeline stores it as the first assistant turn.
+    """
+    conv = session.pipeline.conversation
+    for code, message in getattr(conv, "pending", []):
+        await session.outbox.error(code, message)
+    if isinstance(conv, StoredConversation):
+        conv.pending = []
+    if conv.turns():
+        return  # resumed: no greeting replay
+    card = session.pipeline.character.card
+    raw = session.ws.query_params.get("greeting") if pinned else None
+    try:
+        index = int(raw) if raw is not None else None
+        greeting = choose_greeting(card, index, user_name=session.user_name)
+    except (ValueError, CardError):
+        await session.outbox.error(
+            "invalid_greeting", f"greeting must be 0 to {len(card.alternate_greetings)}"
+        )
+        greeting = choose_greeting(card, user_name=session.user_name)
+    if greeting is not None:
+        await session.pipeline.greet(greeting.text)
+
+
+async def switch_user(session: RealtimeSession) -> None:
+    """A ``session.update`` changed the user id: continue that user's conversation."""
+    await session.pipeline.interrupt()
+    session.pipeline.conversation = session._conversation(session.pipeline.character)
+    await session.outbox.event({"type": "session.updated", "session": session.describe()})
+    await start_conversation(session, pinned=False)
