@@ -1,0 +1,218 @@
+"""Conversation memory through the real server: resume, isolation, reset, restart, bad database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from voice_chat.launcher import start_server
+from voice_chat.rtclient import RealtimeClient
+
+pytestmark = pytest.mark.slow
+
+
+def new_user(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def say(rt: RealtimeClient, text: str) -> dict[str, Any]:
+    await rt.send(
+        {
+            "type": "conversation.item.create",
+            "item": {"type": "message", "role": "user", "text": text},
+        }
+    )
+    done = await rt.wait_for("response.done", timeout=60)
+    assert done.event["response"]["status"] == "completed"
+    return done.event["response"]
+
+
+def stored(server: Any, user: str, character: str) -> list[tuple[str, str]]:
+    r = httpx.get(server.url + "/v1/conversations", params={"user": user, "character": character})
+    assert r.status_code == 200, r.text
+    return [(m["role"], m["text"]) for m in r.json()["messages"]]
+
+
+async def created(rt: RealtimeClient) -> dict[str, Any]:
+    return (await rt.wait_for("session.created", timeout=10)).event["session"]["conversation"]
+
+
+async def no_reply_within(rt: RealtimeClient, seconds: float) -> bool:
+    await asyncio.sleep(seconds)
+    return not rt.events("response.created")
+
+
+async def test_users_are_isolated_and_reconnecting_resumes(live_server) -> None:
+    alice, bob = new_user("alice"), new_user("bob")
+
+    async def chat(user: str, text: str) -> list[tuple[str, str]]:
+        async with RealtimeClient.connect(live_server.ws_url, character="nova", user=user) as rt:
+            assert await created(rt) == {"resumed": False, "turns": []}
+            greeting = (await rt.wait_for("response.done", timeout=60)).event["response"]["text"]
+            reply = await say(rt, text)
+            return [("assistant", greeting), ("user", text), ("assistant", reply["text"])]
+
+    # Two sessions at once on the same character.
+    a_turns, b_turns = await asyncio.gather(
+        chat(alice, "My cat is called Pumpkin."), chat(bob, "I collect old trains.")
+    )
+    assert stored(live_server, alice, "nova") == a_turns
+    assert stored(live_server, bob, "nova") == b_turns
+    async with RealtimeClient.connect(live_server.ws_url, character="nova", user=alice) as rt:
+        conv = await created(rt)
+        assert conv["resumed"] and [(t["role"], t["text"]) for t in conv["turns"]] == a_turns
+        assert await no_reply_within(rt, 1.5)  # no greeting replay
+        reply = await say(rt, "What is my cat called?")
+        assert stored(live_server, alice, "nova")[-2:] == [
+            ("user", "What is my cat called?"),
+            ("assistant", reply["text"]),
+        ]
+        # Switching user mid-session switches conversation.
+        await rt.send({"type": "session.update", "session": {"user": {"id": bob}}})
+        updated = (await rt.wait_for("session.updated", timeout=10)).event["session"]
+        assert updated["user"]["id"] == bob
+        assert [(t["role"], t["text"]) for t in updated["conversation"]["turns"]] == b_turns
+        await say(rt, "Which trains do I like?")
+    bob_now = stored(live_server, bob, "nova")
+    assert bob_now[:3] == b_turns and bob_now[3] == ("user", "Which trains do I like?")
+    assert all("Pumpkin" not in text for _, text in bob_now)
+    # DELETE resets: the next connection is a new conversation with a greeting.
+    r = httpx.delete(
+        live_server.url + "/v1/conversations", params={"user": alice, "character": "nova"}
+    )
+    assert r.status_code == 200 and r.json()["deleted"] == 5
+    assert stored(live_server, alice, "nova") == []
+    async with RealtimeClient.connect(live_server.ws_url, character="nova", user=alice) as rt:
+        assert (await created(rt))["resumed"] is False
+        await rt.wait_for("response.done", timeout=60)
+    assert len(stored(live_server, alice, "nova")) == 1
+    assert len(stored(live_server, bob, "nova")) == 5
+
+
+async def test_what_was_heard_is_stored(live_server) -> None:
+    user = new_user("cut")
+    async with RealtimeClient.connect(live_server.ws_url, character="pip", user=user) as rt:
+        greet = (await rt.wait_for("response.done", timeout=60)).event["response"]
+        await rt.send(
+            {"type": "conversation.item.truncate", "response_id": greet["id"], "audio_end_ms": 800}
+        )
+        cut = (await rt.wait_for("conversation.item.truncated", timeout=10)).event["text"]
+        assert 0 < len(cut) < len(greet["text"])
+        await asyncio.sleep(0.3)
+    assert stored(live_server, user, "pip") == [("assistant", cut)]
+    # A reply cancelled while it plays keeps only what was sent.
+    user = new_user("cancel")
+    async with RealtimeClient.connect(live_server.ws_url, character="pip", user=user) as rt:
+        started = await rt.wait_for("response.audio.started", timeout=60)
+        await asyncio.sleep(1.0)
+        await rt.send({"type": "response.cancel"})
+        done = await rt.wait_for(
+            "response.done", timeout=10, response_id=started.event["response_id"]
+        )
+        assert done.event["response"]["status"] == "cancelled"
+    history = stored(live_server, user, "pip")
+    full = " ".join(done.event["response"]["text"].split())
+    assert len(history) <= 1 and all(full.startswith(text) and text != full for _, text in history)
+
+
+async def test_greetings_random_or_pinned(live_server) -> None:
+    card = {
+        "spec": "chara_card_v2",
+        "spec_version": "2.0",
+        "data": {
+            "name": f"Greeter {uuid.uuid4().hex[:6]}",
+            "description": "Greets.",
+            "first_mes": "Greeting zero.",
+            "alternate_greetings": ["Greeting one.", "Greeting two."],
+        },
+    }
+    r = httpx.post(
+        live_server.url + "/v1/characters",
+        content=json.dumps(card),
+        headers={"Content-Type": "application/json"},
+    )
+    cid = r.json()["id"]
+    options = {"Greeting zero.", "Greeting one.", "Greeting two."}
+    heard = set()
+    for pin in ("2", None, None, None, "9"):
+        async with RealtimeClient.connect(
+            live_server.ws_url, character=cid, user=new_user("g"), greeting=pin
+        ) as rt:
+            text = (
+                (await rt.wait_for("response.done", timeout=60)).event["response"]["text"].strip()
+            )
+            if pin == "2":
+                assert text == "Greeting two."
+            if pin == "9":
+                assert rt.events("error")[0]["error"]["code"] == "invalid_greeting"
+            heard.add(text)
+    assert heard <= options
+    # Bad user ids: an error, and the conversation is not saved.
+    async with RealtimeClient.connect(
+        live_server.ws_url, character=cid, user="no spaces/allowed"
+    ) as rt:
+        err = await rt.wait_for("error", timeout=10)
+        assert err.event["error"]["code"] == "invalid_event"
+        await rt.wait_for("response.done", timeout=60)
+    r = httpx.get(live_server.url + "/v1/conversations", params={"user": "../x", "character": cid})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_request"
+
+
+async def test_memory_survives_a_restart(tmp_path: Path) -> None:
+    data, user = tmp_path / "data", "robin"
+    server = start_server(data)
+    try:
+        async with RealtimeClient.connect(server.ws_url, character="sage", user=user) as rt:
+            greeting = (await rt.wait_for("response.done", timeout=60)).event["response"]["text"]
+            reply = await say(rt, "Please remember that I am learning the cello.")
+    finally:
+        server.stop()
+    before = [
+        ("assistant", greeting),
+        ("user", "Please remember that I am learning the cello."),
+        ("assistant", reply["text"]),
+    ]
+    server = start_server(data)
+    try:
+        assert stored(server, user, "sage") == before
+        async with RealtimeClient.connect(server.ws_url, character="sage", user=user) as rt:
+            conv = await created(rt)
+            assert conv["resumed"] and [(t["role"], t["text"]) for t in conv["turns"]] == before
+            assert await no_reply_within(rt, 1.5)
+            await say(rt, "What instrument am I learning?")
+        assert len(stored(server, user, "sage")) == 5
+    finally:
+        server.stop()
+
+
+async def test_corrupt_database_is_reported_and_left_alone(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    db = data / "voice_chat.db"
+    garbage = b"this is not an SQLite database\n" * 200
+    db.write_bytes(garbage)
+    server = start_server(data)
+    try:
+        async with RealtimeClient.connect(server.ws_url, character="nova", user="dana") as rt:
+            assert (await created(rt))["resumed"] is False
+            err = await rt.wait_for("error", timeout=10)
+            assert err.event["error"]["code"] == "memory_unavailable"
+            await rt.wait_for("response.done", timeout=60)  # the call goes on, in memory
+            await say(rt, "Can you hear me?")
+        for method in ("GET", "DELETE"):
+            r = httpx.request(
+                method,
+                server.url + "/v1/conversations",
+                params={"user": "dana", "character": "nova"},
+            )
+            assert r.status_code == 503 and r.json()["error"]["code"] == "memory_unavailable"
+            assert "not a database" in r.json()["error"]["message"]
+    finally:
+        server.stop()
+    assert db.read_bytes() == garbage
