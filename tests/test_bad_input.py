@@ -24,7 +24,7 @@ async def _error_after(rt: RealtimeClient, payload: str | bytes) -> dict:
 
 async def test_bad_frames_get_clear_errors(live_server) -> None:
     async with RealtimeClient.connect(live_server.ws_url, character="nova") as rt:
-        await rt.wait_for("response.done", timeout=60)
+        await rt.wait_for("response.done", timeout=120)
         cases: list[tuple[str | bytes, str]] = [
             ("{not json", "invalid_json"),
             ("[1, 2, 3]", "invalid_json"),
@@ -75,7 +75,7 @@ async def test_bad_frames_get_clear_errors(live_server) -> None:
             assert err["message"]
         # The session still works after all that.
         await rt.send({"type": "conversation.item.create", "item": {"text": "Hello!"}})
-        done = await rt.wait_for("response.done", timeout=60)
+        done = await rt.wait_for("response.done", timeout=120)
         assert done.event["response"]["status"] == "completed"
 
 

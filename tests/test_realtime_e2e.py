@@ -51,12 +51,12 @@ async def test_spoken_turn_round_trip(live_server) -> None:
         out_rate = session["output_audio_format"]["sample_rate"]
         assert out_rate in (16000, 22050, 24000)
         # The greeting is spoken first.
-        greet = await rt.wait_for("response.done", timeout=60)
+        greet = await rt.wait_for("response.done", timeout=120)
         assert "Nova" in greet.event["response"]["text"]
 
         start = rt.mark()
         await rt.send_speech(espeak("What is your favorite kind of music?"))
-        done = await rt.wait_for("response.done", timeout=60)
+        done = await rt.wait_for("response.done", timeout=120)
         got = rt.events("conversation.item.input_audio_transcription.completed")
         transcript = got[-1]["transcript"].lower()
         assert "favorite" in transcript and "music" in transcript, transcript
@@ -85,7 +85,7 @@ async def test_spoken_turn_round_trip(live_server) -> None:
 
 async def test_barge_in_cancels_the_reply(live_server) -> None:
     async with RealtimeClient.connect(live_server.ws_url, character="sage") as rt:
-        started = await rt.wait_for("response.audio.started", timeout=60)
+        started = await rt.wait_for("response.audio.started", timeout=120)
         greeting_id = started.event["response_id"]
         await asyncio.sleep(0.5)
         speech = asyncio.create_task(rt.send_speech(espeak("Wait, stop, tell me a joke.")))
@@ -97,7 +97,7 @@ async def test_barge_in_cancels_the_reply(live_server) -> None:
         first_new = rt.log.index(after[0]) if after else len(rt.log)
         assert not any(r.audio for r in rt.log[idx + 1 : first_new])
         await speech
-        nxt = await rt.wait_for("response.done", timeout=60)
+        nxt = await rt.wait_for("response.done", timeout=120)
         assert nxt.event["response"]["id"] != greeting_id
         assert nxt.event["response"]["status"] == "completed"
         transcripts = rt.events("conversation.item.input_audio_transcription.completed")
@@ -106,7 +106,7 @@ async def test_barge_in_cancels_the_reply(live_server) -> None:
 
 async def test_typed_text_and_truncate(live_server) -> None:
     async with RealtimeClient.connect(live_server.ws_url, character="pip") as rt:
-        greet = await rt.wait_for("response.done", timeout=60)
+        greet = await rt.wait_for("response.done", timeout=120)
         await rt.send(
             {
                 "type": "conversation.item.truncate",
@@ -124,14 +124,14 @@ async def test_typed_text_and_truncate(live_server) -> None:
             }
         )
         await rt.wait_for("conversation.item.created", timeout=10)
-        done = await rt.wait_for("response.done", timeout=60)
+        done = await rt.wait_for("response.done", timeout=120)
         assert done.event["response"]["status"] == "completed"
         assert done.event["response"]["text"]
 
 
 async def test_manual_turns_at_48khz(live_server) -> None:
     async with RealtimeClient.connect(live_server.ws_url, character="nova") as rt:
-        await rt.wait_for("response.done", timeout=60)
+        await rt.wait_for("response.done", timeout=120)
         await rt.send(
             {
                 "type": "session.update",
@@ -149,7 +149,7 @@ async def test_manual_turns_at_48khz(live_server) -> None:
         )
         assert not rt.events("input_audio_buffer.speech_stopped")  # no VAD in manual mode
         await rt.send({"type": "input_audio_buffer.commit"})
-        done = await rt.wait_for("response.done", timeout=60)
+        done = await rt.wait_for("response.done", timeout=120)
         assert done.event["response"]["status"] == "completed"
         transcript = rt.events("conversation.item.input_audio_transcription.completed")[-1]
         assert "weather" in transcript["transcript"].lower()

@@ -34,7 +34,7 @@ from voice_chat.conversation import Conversation, Turn
 from voice_chat.engines.base import GenerationOptions, Synthesizer
 from voice_chat.metrics import observe_reply
 from voice_chat.prompting import build_messages
-from voice_chat.response import END, Outbox, Reply, Segment
+from voice_chat.response import END, Outbox, Reply, Segment, new_item_id
 from voice_chat.runtime import Runtime
 from voice_chat.turns import TurnDetector, TurnEvent
 
@@ -74,6 +74,8 @@ class Pipeline:
         self._manual_audio: list[np.ndarray] = []
         self._carry = np.zeros(0, dtype=np.float32)  # utterance re-joined after a false end
         self._prefill_task: asyncio.Task[None] | None = None
+        self._item_id = new_item_id()  # the user's utterance being transcribed
+        self._partial_text = ""
 
     @property
     def voice_id(self) -> str:
@@ -112,13 +114,20 @@ class Pipeline:
     async def _on_turn(self, ev: TurnEvent) -> None:
         reply = self.reply
         if ev.kind == "started":
+            merge = reply is not None and reply.audio is not None and reply.audio_sent_ms == 0
+            if not merge:
+                self._item_id, self._partial_text = new_item_id(), ""
             await self.outbox.event(
-                {"type": "input_audio_buffer.speech_started", "audio_start_ms": ev.at_ms}
+                {
+                    "type": "input_audio_buffer.speech_started",
+                    "audio_start_ms": ev.at_ms,
+                    "item_id": self._item_id,
+                }
             )
             if reply is not None:
-                if reply.is_live and reply.audio_sent_ms == 0 and reply.user_turn is not None:
+                if merge and reply.audio is not None:
                     # The turn was not really over: drop the reply, transcribe it all again.
-                    self._carry = reply.audio if reply.audio is not None else self._carry
+                    self._carry = reply.audio
                     await self.cancel(reply, status="cancelled", revert_user=True)
                 else:
                     await self.cancel(reply, status="cancelled")
@@ -199,8 +208,26 @@ class Pipeline:
         )
 
     # ---------------------------------------------------------------- replies
+    async def _partial(self, item_id: str, text: str) -> None:
+        """Send the transcript so far: ``delta`` extends the previous partial, ``text`` is all."""
+        text = text.strip()
+        if not text or text == self._partial_text:
+            return
+        extends = text.startswith(self._partial_text)
+        delta = text[len(self._partial_text) :] if extends else text
+        self._partial_text = text
+        await self.outbox.event(
+            {
+                "type": "conversation.item.input_audio_transcription.delta",
+                "item_id": item_id,
+                "delta": delta,
+                "text": text,
+            }
+        )
+
     def _start(self, *, speech_end: float, live: bool, **what: Any) -> Reply:
         reply = Reply(
+            item_id=self._item_id,
             speech_end=speech_end,
             voice_id=self.voice_id,
             output_rate=self.output_rate,
@@ -290,6 +317,8 @@ class Pipeline:
                 t = time.monotonic()
                 user_text = await rt.transcribe(reply.audio)
                 reply.metrics["stt_ms"] = round((time.monotonic() - t) * 1000, 1)
+                if not reply.is_live:  # a speculative transcript is a partial one: show it
+                    await self._partial(reply.item_id, user_text)
                 out.put_nowait(("transcript", user_text))
                 if not user_text.strip():
                     return  # noise or a cough: no reply
@@ -390,7 +419,7 @@ class Pipeline:
                 await box.event(
                     {
                         "type": "conversation.item.input_audio_transcription.completed",
-                        "item_id": reply.id.replace("resp_", "item_"),
+                        "item_id": reply.item_id,
                         "transcript": value,
                     }
                 )

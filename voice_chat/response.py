@@ -23,6 +23,10 @@ class Outbox(Protocol):
 END = object()
 
 
+def new_item_id() -> str:
+    return "item_" + uuid.uuid4().hex[:12]
+
+
 @dataclass
 class Segment:
     text: str
@@ -39,6 +43,7 @@ class Reply:
     audio: np.ndarray | None = None  # user audio to transcribe
     text: str | None = None  # or typed user text
     fixed: str | None = None  # or a fixed reply (the greeting), no LLM
+    item_id: str = field(default_factory=new_item_id)  # the user item this reply answers
     id: str = field(default_factory=lambda: "resp_" + uuid.uuid4().hex[:12])
     task: asyncio.Task[None] | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
