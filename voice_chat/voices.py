@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 VOICE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+ENGINES = ("piper", "kokoro", "derived", "coqui")
+PATH_FIELDS = ("model", "config", "model_path", "config_path", "speaker_wav")  # relative → file dir
+KOKORO_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
 
 
 class VoiceSpec(BaseModel):
@@ -25,11 +29,38 @@ class VoiceSpec(BaseModel):
     description: str = Field("", max_length=1000)
     engine: str = Field(min_length=1, max_length=32)
     model: str | None = Field(None, max_length=1000)
-    speaker: int | None = Field(None, ge=0, le=10000)
+    # an index (Piper) or a speaker name (Piper speaker_id_map, Coqui multi-speaker models)
+    speaker: (
+        Annotated[int, Field(ge=0, le=10000)]
+        | Annotated[str, Field(min_length=1, max_length=100)]
+        | None
+    ) = None
     speed: float = Field(1.0, ge=0.5, le=2.0)
     variation: float | None = Field(None, ge=0.0, le=1.5)
+    # WORLD vocoder changes (voice_chat.dsp), applied to any engine's output
     pitch_semitones: float = Field(0.0, ge=-12.0, le=12.0)
     formant_shift: float = Field(1.0, ge=0.7, le=1.4)
+    expressiveness: float = Field(1.0, ge=0.0, le=2.0)
+    # engine "derived": the voice this one is made from
+    base: str | None = Field(None, pattern=VOICE_ID.pattern)
+    # engine "kokoro": one packaged style (voice) or a weighted mix of several (blend)
+    voice: str | None = Field(None, max_length=64)
+    blend: dict[str, float] | None = None
+    language: str | None = Field(None, max_length=16)
+    # True when the voice only approximates a reference clip (no cloning engine was present)
+    approximation: bool = False
+
+    @field_validator("blend")
+    @classmethod
+    def _check_blend(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is None:
+            return None
+        if not 1 <= len(value) <= 5:
+            raise ValueError("a blend mixes 1 to 5 voices")
+        if any(not 0.0 < w <= 1.0 for w in value.values()):
+            raise ValueError("blend weights must be in (0, 1]")
+        total = sum(value.values())
+        return {name: round(w / total, 4) for name, w in value.items()}
 
 
 class VoiceError(ValueError):
@@ -44,8 +75,11 @@ def load_voice_file(path: Path, base_dir: Path) -> VoiceSpec:
         spec = VoiceSpec.model_validate(raw)
     except (OSError, ValueError, ValidationError) as exc:
         raise VoiceError("invalid_voice", f"{path.name}: {exc}") from exc
-    if spec.model and not spec.model.startswith("embedded") and not Path(spec.model).is_absolute():
-        spec.model = str((base_dir / spec.model).resolve())
+    for name in PATH_FIELDS:
+        value = getattr(spec, name, None)
+        if isinstance(value, str) and value and not value.startswith("embedded"):
+            if not Path(value).is_absolute() and (name != "model" or spec.engine != "coqui"):
+                setattr(spec, name, str((base_dir / value).resolve()))
     return spec
 
 
@@ -61,7 +95,8 @@ class VoiceRegistry:
                 for path in sorted(folder.glob("*.json")):
                     found[path.stem] = path
                 for path in sorted(folder.glob("*/voice.json")):
-                    found[path.parent.name] = path
+                    if VOICE_ID.match(path.parent.name):  # skips .staging and the like
+                        found[path.parent.name] = path
         return found
 
     def list(self) -> list[VoiceSpec]:

@@ -1,0 +1,46 @@
+"""Derived voices: another voice's output re-voiced with the WORLD vocoder (``voice_chat.dsp``).
+
+``engine: "derived"`` with ``base`` (a voice id), ``pitch_semitones``, ``formant_shift``
+(timbre), ``expressiveness`` (intonation range) and ``speed`` (passed to the base engine,
+which times speech better than any stretch afterwards). Each chunk the base yields (one
+sentence or clause) is analysed and resynthesised on its own, so streaming is kept; the DSP
+costs about 0.1-0.2 x real time at 22-24 kHz (see benchmarks/voices.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from voice_chat import dsp
+from voice_chat.engines.base import Synthesizer
+
+
+class DerivedSynth:
+    def __init__(
+        self,
+        base: Synthesizer,
+        *,
+        pitch_semitones: float = 0.0,
+        formant_shift: float = 1.0,
+        expressiveness: float = 1.0,
+        frame_period: float = dsp.FRAME_PERIOD_MS,
+    ) -> None:
+        self.base = base
+        self.sample_rate: int = base.sample_rate
+        self.pitch_semitones = pitch_semitones
+        self.formant_shift = formant_shift
+        self.expressiveness = expressiveness
+        self.frame_period = frame_period
+
+    def synthesize(self, text: str) -> Iterator[np.ndarray]:
+        for chunk in self.base.synthesize(text):
+            yield dsp.world_transform(
+                chunk,
+                self.sample_rate,
+                pitch_semitones=self.pitch_semitones,
+                formant_shift=self.formant_shift,
+                expressiveness=self.expressiveness,
+                frame_period=self.frame_period,
+            )
