@@ -227,6 +227,10 @@ def test_terminal_ui_under_tmux(
     log = tmp_path / "events.jsonl"
     done = tmp_path / "exit-code"
     flags = ["--input-device", DEVICE, "--output-device", DEVICE, "--event-log", str(log)]
+    flags += [
+        "--user",
+        f"tmux-{uuid.uuid4().hex[:8]}",
+    ]  # a new conversation: it starts with a greeting
     talk = " ".join(
         [sys.executable, "-m", "voice_chat", "talk", "--server", live_server.ws_url, *flags]
     )

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 import wave
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,8 +39,19 @@ def _espeak_wav(path: Path, text: str) -> Path:
 
 
 def _talk(server: LiveServer, *args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+    user = f"client-test-{uuid.uuid4().hex[:8]}"  # a new conversation (the server keeps history)
     return subprocess.run(
-        [sys.executable, "-m", "voice_chat", "talk", "--server", server.ws_url, *args],
+        [
+            sys.executable,
+            "-m",
+            "voice_chat",
+            "talk",
+            "--server",
+            server.ws_url,
+            "--user",
+            user,
+            *args,
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -182,7 +194,7 @@ async def test_barge_in_cancels_and_truncates(live_server: LiveServer) -> None:
     output = AudioOutput(_VirtualSounddevice(), device)  # type: ignore[arg-type]
     lines: list[str] = []
     log = io.StringIO()
-    url = build_url(live_server.ws_url, "nova", "barge-in-test", "manual")
+    url = build_url(live_server.ws_url, "nova", f"barge-in-{uuid.uuid4().hex[:8]}", "manual")
     controller = Controller(url, output, lines.append, log=log)
     runner = asyncio.create_task(controller.run())
 

@@ -417,3 +417,24 @@ async def test_controller_text_and_errors() -> None:
     c.handle_event({"type": "error", "error": {"code": "response_failed", "message": "boom"}})
     assert c.phase is Phase.READY
     assert lines == ["you: hello there", "error: server error [response_failed]: boom"]
+
+
+async def test_controller_shows_a_resumed_conversation_and_partials() -> None:
+    lines: list[str] = []
+    c = Controller("ws://x/v1/realtime", FakeOutput(), lines.append)
+    turns = [{"role": "user", "text": "hi"}, {"role": "assistant", "text": "Hello again."}]
+    c.handle_event(
+        {
+            "type": "session.created",
+            "session": {
+                "character_name": "Nova",
+                "conversation": {"resumed": True, "turns": turns},
+            },
+        }
+    )
+    assert lines == ["(conversation resumed)", "you: hi", "Nova: Hello again."]
+    c.start_recording()
+    delta = "conversation.item.input_audio_transcription.delta"
+    c.handle_event({"type": delta, "delta": "what", "text": "what"})
+    c.handle_event({"type": delta, "delta": " time", "text": "what's the time"})
+    assert c.partial_transcript == "what's the time"  # ``text`` revises earlier words

@@ -21,6 +21,7 @@ from . import connection as events
 from .connection import ConnectError, Connection, Event, Message, backoff_delays
 from .pcm import MODEL_RATE, float_to_pcm16, level_dbfs
 
+RESUMED_TURNS_SHOWN = 6
 PREROLL_MS = 160  # audio from just before the key press, so the first syllable is not cut
 # errors after which no reply will come for the turn we sent
 TURN_ENDING_ERRORS = {"nothing_to_commit", "response_failed", "invalid_event", "frame_too_large"}
@@ -318,6 +319,19 @@ class Controller:
             self._send(
                 events.session_update(turn_detection=mode, input_rate=MODEL_RATE, user=self.user)
             )
+            self._show_resumed(session.get("conversation"))
+
+    def _show_resumed(self, conversation: object) -> None:
+        """A resumed conversation (the server keeps history per user): show its last turns."""
+        if not isinstance(conversation, dict):
+            return
+        turns = [t for t in conversation.get("turns") or [] if isinstance(t, dict)]
+        if not conversation.get("resumed") and not turns:
+            return
+        self.printer("(conversation resumed)")
+        for turn in turns[-RESUMED_TURNS_SHOWN:]:
+            who = "you" if turn.get("role") == "user" else self.character_name
+            self.printer(f"{who}: {str(turn.get('text', '')).strip()}")
 
     def _on_speech_started(self, _event: Event) -> None:
         self._vad_speech = True
@@ -333,7 +347,11 @@ class Controller:
         self._awaiting_reply = True
 
     def _on_transcript_delta(self, event: Event) -> None:
-        self.partial_transcript += str(event.get("delta", ""))
+        text = event.get("text")  # the whole partial so far (may revise earlier words)
+        if isinstance(text, str):
+            self.partial_transcript = text
+        else:
+            self.partial_transcript += str(event.get("delta", ""))
 
     def _on_transcript_done(self, event: Event) -> None:
         transcript = str(event.get("transcript", "")).strip()

@@ -154,7 +154,16 @@ class Script:
     def greeting_over(self) -> bool:
         if self.greeting is not None:
             return self.greeting.done
+        if self.resumed:  # the server keeps this user's conversation: no greeting again
+            return True
         return time.monotonic() - self.session_at > GREETING_GRACE_S
+
+    @property
+    def resumed(self) -> bool:
+        conversation = self.session.get("conversation")
+        return isinstance(conversation, dict) and bool(
+            conversation.get("resumed") or conversation.get("turns")
+        )
 
     async def run(self, audio: np.ndarray | None) -> int:
         await self.wait_until(lambda: bool(self.session))
@@ -165,7 +174,8 @@ class Script:
         if audio is None and not self.opts.say:
             await self.wait_until(self.greeting_over)
             if self.greeting is None:
-                print("voice-chat talk: the character spoke no greeting", file=sys.stderr)
+                why = "the conversation was resumed" if self.resumed else "the character has none"
+                print(f"voice-chat talk: no greeting ({why})", file=sys.stderr)
                 return 0
             await self.wait_until(lambda: self.greeting is not None and self.greeting.done)
             return self._result(self.greeting)
