@@ -385,6 +385,7 @@ async def test_controller_barge_in_cancels_and_truncates_what_was_heard() -> Non
     out.heard = 640
     c.start_recording()  # the talk key, pressed while the character speaks
     assert _sent(c) == [ev.cancel("r1"), ev.truncate("r1", 640)]
+    assert not c.interrupt() and _sent(c) == []  # a second Esc sends nothing more
     assert not out.playing and c.phase is Phase.RECORDING
     c.handle_audio(b"\0\0" * 100)  # late frames of the cancelled reply are dropped
     assert "r1" not in out.playing

@@ -160,6 +160,8 @@ class Controller:
         playing = (
             self._audio_rid if self._audio_rid and self.output.is_playing(self._audio_rid) else None
         )
+        if current is not None and current.interrupted:
+            current = None  # already cancelled: the server's response.done is on its way
         if current is None and playing is None:
             return False
         if current is not None and not server_cancels:

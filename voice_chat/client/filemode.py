@@ -62,9 +62,8 @@ class Script:
         self.turn_error: str | None = None
         self.committed = False
         self.vad_ended = False  # the server's VAD (or commit) closed the turn
-        self.capture_greeting = (
-            opts.input_file is None and not opts.say
-        )  # no turn: the greeting is it
+        # with no turn of ours, the greeting is the reply that is printed and written
+        self.capture_greeting = opts.input_file is None and not opts.say
 
     # ------------------------------------------------------------------ receiving
 
