@@ -10,7 +10,7 @@ want_test=0
 
 apt_packages=(libportaudio2 espeak-ng)
 if [[ $want_test == 1 ]]; then
-  apt_packages+=(sox chromium tmux alsa-utils libasound2-plugins)
+  apt_packages+=(sox chromium tmux jackd2)
 fi
 
 missing=()

@@ -138,7 +138,14 @@ class Pipeline:
             await self.cancel(reply, status="cancelled")
         elif ev.kind == "ended":
             await self.outbox.event(
-                {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": ev.speech_end_ms}
+                {
+                    "type": "input_audio_buffer.speech_stopped",
+                    "audio_end_ms": ev.speech_end_ms,
+                    "item_id": self._item_id,
+                }
+            )
+            await self.outbox.event(
+                {"type": "input_audio_buffer.committed", "item_id": self._item_id}
             )
             audio = np.concatenate([self._carry, self.detector.utterance()])
             self.detector.clear_utterance()
@@ -168,6 +175,8 @@ class Pipeline:
             await self.outbox.error("nothing_to_commit", "no buffered audio to commit")
             return
         await self.interrupt()
+        self._item_id, self._partial_text = new_item_id(), ""
+        await self.outbox.event({"type": "input_audio_buffer.committed", "item_id": self._item_id})
         self.reply = self._start(
             audio=audio.astype(np.float32), speech_end=time.monotonic(), live=True
         )

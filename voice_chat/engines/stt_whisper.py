@@ -17,7 +17,7 @@ import numpy as np
 from voice_chat.engines.base import EngineError
 
 SAMPLE_RATE = 16000
-WINDOWS = (8.0, 10.0, 15.0, 20.0, 30.0)
+WINDOWS = (5.0, 8.0, 10.0, 15.0, 20.0, 30.0)
 
 
 def resolve_model(spec: str, cache_dir: Path) -> str:
@@ -114,7 +114,7 @@ class WhisperSTT:
 
     def transcribe(self, audio: np.ndarray) -> str:
         seconds = len(audio) / SAMPLE_RATE
-        window = next((w for w in WINDOWS if w >= max(self._window, seconds + 0.5)), None)
+        window = next((w for w in WINDOWS if w >= max(self._window, seconds + 0.8)), None)
         if window is None:  # long audio: faster-whisper's own 30 s sliding window
             segments, _ = self._model.transcribe(
                 audio,
@@ -149,7 +149,35 @@ class WhisperSTT:
             suppress_blank=True,
             suppress_tokens=[-1],
             return_scores=False,
+            repetition_penalty=1.1,
         )
         eot = self._tokenizer.eot
         ids = [t for t in result[0].sequences_ids[0] if t < eot]
-        return str(self._tokenizer.decode(ids)).strip()
+        return collapse_repeats(str(self._tokenizer.decode(ids)).strip())
+
+
+def collapse_repeats(text: str) -> str:
+    """Undo Whisper's decoding loops ("Where? Where? Where? ...") without touching "no, no".
+
+    A run of three or more words repeated back to back is kept once; one or two words
+    repeated more than three times are kept once.
+    """
+    words = text.split()
+    n = 8
+    while n >= 1:
+        i, changed = 0, False
+        limit = 2 if n >= 3 else 4
+        while i + n <= len(words):
+            chunk = [w.strip(".,!?").lower() for w in words[i : i + n]]
+            reps = 1
+            while [
+                w.strip(".,!?").lower() for w in words[i + reps * n : i + (reps + 1) * n]
+            ] == chunk:
+                reps += 1
+            if reps >= limit:
+                del words[i + n : i + reps * n]
+                changed = True
+            i += 1
+        if not changed:
+            n -= 1
+    return " ".join(words)
