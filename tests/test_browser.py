@@ -216,8 +216,9 @@ def test_barge_in_stops_playback(live_server, shots: Path, tmp_path: Path) -> No
             "&& b.playedMs > 0)"
         )
         hit = wait_vc(page, barge, 90)
-        # Playback stopped at once: the worklet confirmed the flush within 100 ms.
+        # Playback stopped at once: the worklet went silent within 100 ms (audio clock).
         assert hit["stopMs"] < 100, hit
+        assert hit["ackMs"] < 1000, hit
         rid = hit["responseId"]
         resp = f"vc.stats.responses.find(r => r.id === {rid!r})"
         wait_vc(page, f"{resp}.status === 'cancelled'", 30)
@@ -321,3 +322,9 @@ def test_push_to_talk(live_server, shots: Path, tmp_path: Path) -> None:
         assert r["truncatedMs"] == hit["playedMs"] > 0
         page.wait_for_selector(".msg.bot.interrupted .tag", timeout=5000)
         assert vc(page, "vc.state") != "speaking"
+
+        # Space typed into the message box is text, not push to talk.
+        page.click("#text-input")
+        page.keyboard.type("a b")
+        assert page.input_value("#text-input") == "a b"
+        assert vc(page, "document.querySelector('#ptt').classList.contains('pressed')") is False

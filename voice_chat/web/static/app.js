@@ -61,6 +61,7 @@ const app = {
 
 const stats = {
   framesSent: 0,
+  framesDropped: 0,
   audioFramesReceived: 0,
   audioBytesReceived: 0,
   audioMsReceived: 0,
@@ -89,6 +90,10 @@ const audio = new AudioEngine({
     const ws = app.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN || !app.session) return;
     if (app.mode === "manual" && !app.ptt.gate) return;
+    if (ws.bufferedAmount > 256 * 1024) {
+      stats.framesDropped++; // the network can't keep up: drop rather than fall behind
+      return;
+    }
     ws.send(buf);
     stats.framesSent++;
     if (app.ptt.gate) app.ptt.frames++;
@@ -672,14 +677,28 @@ async function bargeIn(reason) {
     if (reason !== "vad" && !r.done) send({ type: "response.cancel", response_id: r.id });
   }
   const segments = await audio.flush();
-  const stopMs = performance.now() - t0;
+  const ackMs = performance.now() - t0;
+  // stopMs: until the audio thread went silent (audio clock); ackMs: until this thread knew.
+  const stopMs = segments && audio.lastFlush ? audio.lastFlush.stopMs : ackMs;
   for (const r of active) {
     const seg = segments && segments.find((s) => s.id === r.id);
-    finishInterrupted(r, seg ? seg.playedMs : r.playedMs);
-    stats.bargeIns.push({ reason, responseId: r.id, playedMs: Math.round(r.playedMs), stopMs: Math.round(stopMs) });
+    finishInterrupted(r, heardMs(seg ? seg.playedMs : r.playedMs));
+    stats.bargeIns.push({
+      reason,
+      responseId: r.id,
+      playedMs: Math.round(r.playedMs),
+      stopMs: Math.round(stopMs),
+      ackMs: Math.round(ackMs),
+    });
   }
   app.playLevel = 0;
   updateState();
+}
+
+/** What reached the listener's ears: played by the worklet, minus the output device's delay. */
+function heardMs(playedMs) {
+  if (!playedMs) return 0;
+  return Math.max(0, playedMs - audio.outputLatencyMs);
 }
 
 /** Mark a reply as cut short, and tell the server how much of it was heard. */
@@ -866,7 +885,7 @@ function onResponseDone(resp) {
       r.flushed = true;
       audio.flush([r.id]).then((segments) => {
         const seg = segments && segments.find((s) => s.id === r.id);
-        finishInterrupted(r, seg ? seg.playedMs : r.playedMs);
+        finishInterrupted(r, heardMs(seg ? seg.playedMs : r.playedMs));
         updateState();
       });
     }

@@ -31,6 +31,7 @@ export class AudioEngine {
     this.muted = false;
     this.flushSeq = 0;
     this.flushWaiters = new Map();
+    this.lastFlush = null;
   }
 
   /** Create the AudioContext. Call synchronously inside a user gesture (autoplay rules). */
@@ -65,6 +66,13 @@ export class AudioEngine {
 
   get sampleRate() {
     return this.ctx ? this.ctx.sampleRate : 0;
+  }
+
+  /** Delay between the worklet's output and the speakers, in ms (0 when unknown). */
+  get outputLatencyMs() {
+    if (!this.ctx) return 0;
+    const s = (this.ctx.outputLatency || 0) || (this.ctx.baseLatency || 0);
+    return Math.min(200, Math.max(0, s * 1000));
   }
 
   get suspended() {
@@ -171,19 +179,27 @@ export class AudioEngine {
 
   /**
    * Stop playback at once and drop buffered audio (all replies, or only `ids`).
-   * Resolves with [{id, playedMs}] for the replies that were dropped.
+   * Resolves with [{id, playedMs}] for the replies that were dropped (null if the worklet
+   * did not answer in time); `lastFlush.stopMs` is how long the audio thread took to go
+   * silent, measured on the audio clock.
    */
   flush(ids) {
     if (!this.playNode) return Promise.resolve([]);
     const seq = ++this.flushSeq;
+    const requestedAt = this.ctx.currentTime;
+    const t0 = performance.now();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.flushWaiters.delete(seq);
         resolve(null); // caller falls back to the last progress it saw
       }, 250);
-      this.flushWaiters.set(seq, (segments) => {
+      this.flushWaiters.set(seq, (m) => {
         clearTimeout(timer);
-        resolve(segments);
+        this.lastFlush = {
+          stopMs: Math.max(0, (m.flushedAt - requestedAt) * 1000),
+          ackMs: performance.now() - t0,
+        };
+        resolve(m.segments);
       });
       this.playNode.port.postMessage({ type: "flush", ids, seq });
     });
@@ -194,7 +210,7 @@ export class AudioEngine {
       const w = this.flushWaiters.get(m.seq);
       if (w) {
         this.flushWaiters.delete(m.seq);
-        w(m.segments);
+        w(m);
       }
     }
     this.h.onPlayback && this.h.onPlayback(m);

@@ -14,7 +14,7 @@
 //   {type: "progress", id, playedMs, bufferedMs, rms}   about every 40 ms while playing
 //   {type: "underrun", id}             ran dry before the end of `id` (waiting for more)
 //   {type: "drained", id, playedMs}    `id` played to its end
-//   {type: "flushed", segments: [{id, playedMs}], seq}
+//   {type: "flushed", segments: [{id, playedMs}], seq, flushedAt}   flushedAt: audio clock (s)
 
 import { StreamResampler } from "./resampler.js";
 
@@ -73,7 +73,8 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         const hit = (s) => !m.ids || m.ids.includes(s.id);
         const segments = this.queue.filter(hit).map((s) => ({ id: s.id, playedMs: this.playedMs(s) }));
         this.queue = this.queue.filter((s) => !hit(s));
-        this.port.postMessage({ type: "flushed", segments, seq: m.seq });
+        // currentTime here is the start of the next render quantum: the first silent sample.
+        this.port.postMessage({ type: "flushed", segments, seq: m.seq, flushedAt: currentTime });
         break;
       }
       case "config":
