@@ -11,10 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
+from voice_chat.history import ConversationMemory
 from voice_chat.launcher import start_server
+from voice_chat.memory import MemoryStoreError
 from voice_chat.rtclient import RealtimeClient
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow
 SHORT = {"VOICE_CHAT_MAX_REPLY_SENTENCES": "1", "VOICE_CHAT_MAX_REPLY_TOKENS": "24"}
 
 
@@ -68,6 +70,7 @@ async def no_reply_within(rt: RealtimeClient, seconds: float) -> bool:
     return not rt.events("response.created")
 
 
+@slow
 async def test_users_are_isolated_and_reconnecting_resumes(live_server, memo: str) -> None:
     alice, bob = new_user("alice"), new_user("bob")
 
@@ -115,6 +118,7 @@ async def test_users_are_isolated_and_reconnecting_resumes(live_server, memo: st
     assert stored(live_server, bob, memo) == bob_now
 
 
+@slow
 async def test_what_was_heard_is_stored(live_server) -> None:
     user = new_user("cut")
     async with RealtimeClient.connect(live_server.ws_url, character="pip", user=user) as rt:
@@ -141,6 +145,7 @@ async def test_what_was_heard_is_stored(live_server) -> None:
     assert len(history) <= 1 and all(full.startswith(text) and text != full for _, text in history)
 
 
+@slow
 async def test_greetings_random_or_pinned(live_server) -> None:
     card = {
         "spec": "chara_card_v2",
@@ -184,6 +189,7 @@ async def test_greetings_random_or_pinned(live_server) -> None:
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_request"
 
 
+@slow
 async def test_memory_survives_a_restart(tmp_path: Path) -> None:
     data, user = tmp_path / "data", "robin"
     server = start_server(data, env=SHORT)
@@ -212,6 +218,7 @@ async def test_memory_survives_a_restart(tmp_path: Path) -> None:
         server.stop()
 
 
+@slow
 async def test_corrupt_database_is_reported_and_left_alone(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -238,3 +245,74 @@ async def test_corrupt_database_is_reported_and_left_alone(tmp_path: Path) -> No
     finally:
         server.stop()
     assert db.read_bytes() == garbage
+
+
+# ------------------------------------------------------- the write-through cache, no server
+class Outbox:
+    def __init__(self) -> None:
+        self.errors: list[tuple[str, str]] = []
+
+    async def event(self, payload: dict[str, Any]) -> None:
+        pass
+
+    async def audio(self, pcm: bytes) -> None:
+        pass
+
+    async def error(self, code: str, message: str) -> None:
+        self.errors.append((code, message))
+
+
+async def settle(memory: ConversationMemory) -> None:
+    await memory.call(lambda store: None)  # every queued write is done
+    await asyncio.sleep(0.05)  # and reported errors delivered
+
+
+async def test_turns_are_written_through_in_order(tmp_path: Path) -> None:
+    memory, out = ConversationMemory(f"sqlite:///{tmp_path / 'm.db'}"), Outbox()
+    conv = memory.open_conversation("u1", "c1", out)
+    assert conv.saving and not conv.resumed
+    conv.add("assistant", "Hello there, how are you?")
+    user = conv.add("user", "Fine thanks.")
+    reply = conv.add("assistant", "Great to hear. Tell me more.")
+    conv.update(reply, "Great to hear.")  # barge-in: only what was heard
+    conv.remove(user)  # a user turn transcribed again
+    memory.open_conversation("u2", "c1", out).add("user", "Someone else.")
+    expected = [("assistant", "Hello there, how are you?"), ("assistant", "Great to hear.")]
+    got = await memory.conversation("u1", "c1")
+    assert [(m["role"], m["text"]) for m in got["messages"]] == expected
+    again = memory.open_conversation("u1", "c1", out)
+    assert again.resumed and [(t.role, t.text) for t in again.turns()] == expected
+    assert await memory.reset("u1", "c1") == 2
+    assert conv.turns() == [] and again.turns() == []  # live sessions forget too
+    conv.update(reply, "late")  # its message is gone: ignored, not an error
+    await settle(memory)
+    assert out.errors == []
+    assert len((await memory.conversation("u2", "c1"))["messages"]) == 1
+    memory.close()
+
+
+async def test_unusable_database_keeps_sessions_going(tmp_path: Path) -> None:
+    db = tmp_path / "bad.db"
+    db.write_bytes(b"garbage" * 500)
+    memory, out = ConversationMemory(f"sqlite:///{db}"), Outbox()
+    conv = memory.open_conversation("u", "c", out)
+    assert conv.pending[0][0] == "memory_unavailable" and not conv.saving
+    conv.add("user", "hi")
+    assert [t.text for t in conv.turns()] == ["hi"]
+    with pytest.raises(MemoryStoreError):
+        await memory.conversation("u", "c")
+    memory.close()
+    assert db.read_bytes() == b"garbage" * 500
+
+
+async def test_a_failed_write_is_reported_once(tmp_path: Path) -> None:
+    memory, out = ConversationMemory(f"sqlite:///{tmp_path / 'm.db'}"), Outbox()
+    conv = memory.open_conversation("u", "c", out)
+    conv.add("user", "saved")
+    await memory.call(lambda store: store.close())  # the database goes away mid-session
+    conv.add("assistant", "not saved")
+    conv.add("user", "not saved either")
+    await settle(memory)
+    assert [code for code, _ in out.errors] == ["memory_unavailable"]
+    assert [t.text for t in conv.turns()] == ["saved", "not saved", "not saved either"]
+    memory.close()

@@ -25,7 +25,7 @@ from voice_chat.cards.library import CARD_ID, CardLibrary
 from voice_chat.cards.limits import MAX_CHARX_BYTES
 
 CHARACTER_ID = CARD_ID
-STATUS = {"unknown_character": 404, "shipped_character": 403, "storage_error": 500}
+STATUS = {"unknown_character": 404, "shipped_character": 403, "broken_character": 500}
 
 
 class CharacterError(ValueError):
@@ -114,18 +114,23 @@ class CharacterRegistry:
         for cid in dict.fromkeys([*self._shipped_ids(), *self.library.ids()]):
             try:
                 out.append(self.get(cid))
-            except (CharacterError, CardError, OSError):
+            except (ValueError, OSError):  # CardError, CharacterError, bad JSON
                 continue  # a broken file must not hide the others
         return out
 
     def get(self, character_id: str) -> Character:
         if CHARACTER_ID.match(character_id):
-            user = self._user(character_id)
-            if user is not None:
-                return user
-            path = self._shipped_path(character_id)
-            if path is not None:
-                return self._shipped(character_id, path)
+            try:
+                user = self._user(character_id)
+                if user is not None:
+                    return user
+                path = self._shipped_path(character_id)
+                if path is not None:
+                    return self._shipped(character_id, path)
+            except (CardError, OSError) as exc:
+                raise CharacterError(
+                    "broken_character", f"character {character_id!r} cannot be read: {exc}"
+                ) from exc
         raise CharacterError("unknown_character", f"no character {character_id[:64]!r}")
 
     def _shipped(self, cid: str, path: Path) -> Character:

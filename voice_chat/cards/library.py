@@ -93,7 +93,7 @@ class CardLibrary:
             return None
         try:
             meta = json.loads((self.root / card_id / "meta.json").read_bytes())
-        except (FileNotFoundError, NotADirectoryError):
+        except (OSError, ValueError):  # missing, or damaged by hand: not a card
             return None
         return meta if isinstance(meta, dict) else None
 
