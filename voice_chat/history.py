@@ -82,7 +82,10 @@ class StoredConversation:
                 self.saving = False
                 self.report(UNAVAILABLE, f"conversation memory failed ({exc.code}): {exc}")
 
-        self.memory.submit(run)
+        try:
+            self.memory.submit(run)
+        except RuntimeError:  # the server is shutting down: the writer is gone
+            self.saving = False
 
     # --- the Conversation protocol (called on the event loop: no waiting)
     def turns(self) -> list[Turn]:

@@ -111,7 +111,8 @@ def _check_voice(request: Request, voice: Any) -> str | None:
 
 @router.get("")
 async def list_characters(request: Request) -> dict[str, Any]:
-    return {"characters": [character_json(c) for c in runtime(request).characters.list()]}
+    characters = await asyncio.to_thread(runtime(request).characters.list)
+    return {"characters": [character_json(c) for c in characters]}
 
 
 @router.post("", response_model=None)
