@@ -27,8 +27,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 CHROMIUM = os.environ.get("VOICE_CHAT_CHROMIUM", "/usr/bin/chromium")
 RATE = 48000
-# Filled by the first test: how long the server takes to start a reply, to time the barge-in.
-MEASURED: dict[str, float] = {}
 
 
 def _require_browser() -> None:
@@ -141,7 +139,7 @@ USER_TURN = (
 
 
 def test_spoken_turn_in_the_browser(live_server, shots: Path, tmp_path: Path) -> None:
-    wav = speech_wav(tmp_path / "turn.wav", "What is your favorite color?", lead_s=4.0, tail_s=9.0)
+    wav = speech_wav(tmp_path / "turn.wav", "What is your favorite color?", lead_s=8.0, tail_s=9.0)
     with browser_page(wav) as page:
         page.goto(live_server.url + "/")
         page.wait_for_selector(".card[data-id='nova']", timeout=15000)
@@ -156,7 +154,9 @@ def test_spoken_turn_in_the_browser(live_server, shots: Path, tmp_path: Path) ->
         wait_vc(
             page, "vc.stats.responses.length > 0 && vc.stats.responses[0].audioMsScheduled > 0", 30
         )
-        wait_vc(page, "vc.mic === 'on' && vc.state === 'listening'", 30)
+        greeted = "vc.stats.responses[0].status !== 'in_progress' && vc.state === 'listening'"
+        wait_vc(page, f"vc.mic === 'on' && {greeted}", 30)
+        page.wait_for_timeout(400)  # let the ring settle on the listening colour
         page.screenshot(path=str(shots / "listening.png"))
 
         # Mute once the server has heard the end of the utterance: the fake microphone loops,
@@ -190,32 +190,38 @@ def test_spoken_turn_in_the_browser(live_server, shots: Path, tmp_path: Path) ->
             pass  # the reply may already be over; the screenshot still shows the transcript
         page.screenshot(path=str(shots / "speaking.png"))
 
-        done = wait_vc(
-            page, "vc.stats.responses.slice(1).find(r => r.metrics && r.metrics.first_audio_ms)", 30
-        )
-        MEASURED["first_audio_s"] = done["metrics"]["first_audio_ms"] / 1000
+        done = "vc.stats.responses.slice(1).find(r => r.metrics && r.metrics.first_audio_ms)"
+        assert wait_vc(page, done, 30)["metrics"]["first_audio_ms"] > 0
         # The user caption is the transcript the server sent.
         user = vc(page, USER_TURN)
         assert "favorite" in user["text"].lower() or "favourite" in user["text"].lower()
 
 
 def test_barge_in_stops_playback(live_server, shots: Path, tmp_path: Path) -> None:
-    # The utterance repeats after a pause a little longer than the server needs to start
-    # speaking, so the next repetition lands while the reply is playing.
-    gap = max(3.0, MEASURED.get("first_audio_s", 3.0) + 2.0)
+    # The fake microphone repeats the utterance every ~2.5 s. The page is muted while the
+    # server answers the first one, and unmuted once the reply is playing: the next
+    # repetition then lands in the middle of the reply.
     wav = speech_wav(
-        tmp_path / "barge.wav", "Please tell me a long story about the sea.", lead_s=0.2, tail_s=gap
+        tmp_path / "barge.wav", "Please tell me a long story about the sea.", lead_s=0.2, tail_s=0.5
     )
     with browser_page(wav) as page:
         open_call(page, live_server.url, "nova")
-        first = "vc.stats.responses.length ? vc.stats.responses[0].id : null"
-        wait_vc(page, first, 30)
-        greeting = vc(page, first)
+        wait_vc(page, "vc.stats.events.includes('input_audio_buffer.speech_stopped')", 45)
+        page.click("#mute")
+        wait_vc(page, "vc.transcript().some(m => m.role === 'user' && /story/i.test(m.text))", 45)
+        greeting = vc(page, "vc.stats.responses[0].id")
+        # Wait until a reply to the user (not the greeting) is audibly playing, then unmute.
+        playing = (
+            f"vc.state === 'speaking' && vc.stats.responses.some(r => r.id !== {greeting!r} "
+            "&& r.status !== 'cancelled' && r.startedPlayingAt)"
+        )
+        wait_vc(page, playing, 60)
+        page.click("#mute")
         barge = (
             f"vc.stats.bargeIns.find(b => b.reason === 'vad' && b.responseId !== {greeting!r} "
             "&& b.playedMs > 0)"
         )
-        hit = wait_vc(page, barge, 90)
+        hit = wait_vc(page, barge, 30)
         # Playback stopped at once: the worklet went silent within 100 ms (audio clock).
         assert hit["stopMs"] < 100, hit
         assert hit["ackMs"] < 1000, hit
