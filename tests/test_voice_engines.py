@@ -114,7 +114,9 @@ def test_blend_is_a_weighted_mix() -> None:
 def test_kokoro_voices_and_blend(registry: VoiceRegistry) -> None:
     yuki, rate = say(registry.get("yuki"), registry, "Hello there, nice to meet you.")
     assert rate == 24000
-    kumo, _ = say(spec(engine="kokoro", voice="jm_kumo"), registry, "Hello there, nice to meet you.")
+    kumo, _ = say(
+        spec(engine="kokoro", voice="jm_kumo"), registry, "Hello there, nice to meet you."
+    )
     half, _ = say(
         spec(engine="kokoro", blend={"jf_alpha": 0.5, "jm_kumo": 0.5}),
         registry,

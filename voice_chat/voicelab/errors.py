@@ -22,6 +22,7 @@ HTTP_STATUS: dict[str, int] = {
     "voice_in_use": 409,  # delete refused: characters or derived voices use it
     "voice_shipped": 403,  # shipped voices cannot be deleted or replaced
     "engine_unavailable": 501,  # the engine (e.g. Coqui) is not installed here
+    "internal_error": 500,  # an unexpected failure; nothing was kept
 }
 
 

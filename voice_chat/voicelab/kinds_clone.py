@@ -34,9 +34,10 @@ def find_clone_model(configured: str | None = None) -> dict[str, str] | None:
         path = Path(configured).expanduser()
         if path.exists():
             return {"model_path": str(path.resolve())}
-        if cached_model_dir(configured).is_dir():
-            return {"model": configured}
-        return None
+        try:
+            return {"model": configured} if cached_model_dir(configured).is_dir() else None
+        except EngineError:
+            return None
     for name in CLONE_MODELS:
         if cached_model_dir(name).is_dir():
             return {"model": name}

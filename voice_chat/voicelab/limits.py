@@ -26,7 +26,7 @@ MAX_BLEND_VOICES = 5
 # Test synthesis: a registered voice must say this, finite and audible
 TEST_SENTENCE = "Hello! This is a short test of my new voice."
 TEST_MIN_DBFS = -50.0
-TEST_CHARS_PER_S = (5.0, 40.0)  # wildly off means the config's sample rate is wrong
+TEST_CHARS_PER_S = (7.0, 40.0)  # wildly off means the config's sample rate is wrong
 TEST_F0_HZ = (60.0, 500.0)  # same idea; 0 (nothing voiced) is also refused
 
 MAX_PREVIEW_CHARS = 400

@@ -18,6 +18,7 @@ import logging
 import sys
 import threading
 import types
+import warnings
 
 import numpy as np
 
@@ -39,7 +40,9 @@ def _encoder() -> object | None:
             import webrtcvad  # noqa: F401
         except Exception:  # noqa: BLE001 - broken or missing: only trim_long_silences needs it
             sys.modules["webrtcvad"] = types.ModuleType("webrtcvad")
-        from resemblyzer import VoiceEncoder
+        with warnings.catch_warnings():  # resemblyzer imports a deprecated scipy namespace
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from resemblyzer import VoiceEncoder
 
         torch.set_num_threads(1)
         return VoiceEncoder("cpu", verbose=False)

@@ -158,7 +158,7 @@ class VoiceStore:
             raise VoiceError(exc.code, message) from exc.__cause__
         except Exception as exc:
             raise VoiceError(
-                "synthesis_failed", f"registration failed: {type(exc).__name__}: {exc}"
+                "internal_error", f"registration failed: {type(exc).__name__}: {exc}"
             ) from exc
         finally:
             shutil.rmtree(stage, ignore_errors=True)  # gone after a rename; cleaned after a failure
