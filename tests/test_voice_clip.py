@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from speech import espeak
 
 from voice_chat.audio import wav_bytes
 from voice_chat.engines.tts import build_synthesizer
 from voice_chat.voicelab import VoiceStore, limits, similarity
 from voice_chat.voices import VoiceError
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speech import espeak  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "voices"
