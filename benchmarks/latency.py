@@ -21,6 +21,7 @@ import platform
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +125,7 @@ async def latency_run(
         batch = utterances[ci * per_char : (ci + 1) * per_char]
         if not batch:
             continue
-        async with RealtimeClient.connect(server.ws_url, character=character) as rt:
+        async with RealtimeClient.connect(server.ws_url, user=uuid.uuid4().hex, character=character) as rt:
             await rt.wait_for("response.done", timeout=90)
             await asyncio.sleep(1.0)  # the history prefill after the greeting
             for audio in batch:
@@ -140,7 +141,7 @@ async def latency_run(
 async def barge_in_run(server: LiveServer, trials: int) -> list[dict[str, float]]:
     speech = trim(espeak("Wait, hold on a second."))
     out = []
-    async with RealtimeClient.connect(server.ws_url, character="sage") as rt:
+    async with RealtimeClient.connect(server.ws_url, user=uuid.uuid4().hex, character="sage") as rt:
         await rt.wait_for("response.done", timeout=90)
         for _ in range(trials):
             start = rt.mark()
@@ -197,7 +198,7 @@ async def session_for_sweep(
     server: LiveServer, character: str, utterances: list[np.ndarray]
 ) -> list[dict[str, Any]]:
     res = []
-    async with RealtimeClient.connect(server.ws_url, character=character) as rt:
+    async with RealtimeClient.connect(server.ws_url, user=uuid.uuid4().hex, character=character) as rt:
         await rt.wait_for("response.done", timeout=180)
         await asyncio.sleep(1.0)
         for audio in utterances:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib.resources
+import uuid
 
 import httpx
 import numpy as np
@@ -43,7 +44,7 @@ def test_health_and_listings(live_server) -> None:
 
 
 async def test_spoken_turn_round_trip(live_server) -> None:
-    async with RealtimeClient.connect(live_server.ws_url, character="nova") as rt:
+    async with RealtimeClient.connect(live_server.ws_url, user=uuid.uuid4().hex, character="nova") as rt:
         created = await rt.wait_for("session.created", timeout=10)
         assert rt.log[0].event is created.event  # the very first message
         session = created.event["session"]
@@ -84,7 +85,7 @@ async def test_spoken_turn_round_trip(live_server) -> None:
 
 
 async def test_barge_in_cancels_the_reply(live_server) -> None:
-    async with RealtimeClient.connect(live_server.ws_url, character="sage") as rt:
+    async with RealtimeClient.connect(live_server.ws_url, user=uuid.uuid4().hex, character="sage") as rt:
         started = await rt.wait_for("response.audio.started", timeout=120)
         greeting_id = started.event["response_id"]
         await asyncio.sleep(0.5)
@@ -105,7 +106,7 @@ async def test_barge_in_cancels_the_reply(live_server) -> None:
 
 
 async def test_typed_text_and_truncate(live_server) -> None:
-    async with RealtimeClient.connect(live_server.ws_url, character="pip") as rt:
+    async with RealtimeClient.connect(live_server.ws_url, user=uuid.uuid4().hex, character="pip") as rt:
         greet = await rt.wait_for("response.done", timeout=120)
         await rt.send(
             {
@@ -130,7 +131,7 @@ async def test_typed_text_and_truncate(live_server) -> None:
 
 
 async def test_manual_turns_at_48khz(live_server) -> None:
-    async with RealtimeClient.connect(live_server.ws_url, character="nova") as rt:
+    async with RealtimeClient.connect(live_server.ws_url, user=uuid.uuid4().hex, character="nova") as rt:
         await rt.wait_for("response.done", timeout=120)
         await rt.send(
             {

@@ -33,6 +33,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         loading = asyncio.create_task(_load(rt))
         yield
         loading.cancel()
+        await asyncio.to_thread(rt.store.close)
 
     app = FastAPI(title="voice_chat", version="0.1.0", lifespan=lifespan)
     app.state.runtime = rt
