@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from voice_chat.api import characters, conversations, voices
+from voice_chat.api import characters, conversations, voice_preview, voices
 from voice_chat.characters import CharacterError
 from voice_chat.metrics import SESSIONS, render
 from voice_chat.runtime import Runtime
@@ -22,7 +22,7 @@ from voice_chat.settings import Settings
 
 log = structlog.get_logger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
-ROUTERS = (characters.router, voices.router, conversations.router)
+ROUTERS = (characters.router, voice_preview.router, voices.router, conversations.router)
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
