@@ -126,3 +126,23 @@ def test_cached_model_name_never_downloads(
     missing = spec.model_copy(update={"model": "tts_models/en/vctk/vits"})
     with pytest.raises(EngineError, match="not in the local cache"):
         build_synthesizer(missing, lambda _: missing)
+
+
+def test_clip_with_a_cloning_model_gives_a_coqui_voice(
+    tiny_vits: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Plumbing only: the tiny VITS stands in for XTTS/YourTTS (it ignores ``speaker_wav``)."""
+    from speech import espeak
+
+    from voice_chat.audio import wav_bytes
+
+    model, _ = tiny_vits
+    store = VoiceStore(tmp_path, SHIPPED, clone_model=str(model))
+    text = "Hello, my name is Sam. I live near the sea and I walk on the beach every morning."
+    clip = wav_bytes(espeak(text, rate=16000), 16000)
+    spec = store.register("clip", "Sam", {"sam.wav": clip})
+    extra = spec.model_extra or {}
+    assert spec.engine == "coqui" and not spec.approximation
+    assert Path(extra["speaker_wav"]) == store.root / "sam" / "reference.wav"
+    assert extra["analysis"]["cloned_with"] == {"model_path": str(model)}
+    check(list(build_synthesizer(store.get("sam"), store.get).synthesize("Hi. Bye.")), 2)
