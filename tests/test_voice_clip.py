@@ -73,11 +73,16 @@ def test_clip_gives_an_approximation_with_similarity(store: VoiceStore) -> None:
 
 
 @pytest.mark.slow
-def test_female_clip_picks_a_kokoro_base(store: VoiceStore) -> None:
-    spec = store.register("clip", "Kim", {"kim.wav": clip("en-us+f3")})
+def test_female_clip_tries_a_kokoro_base_and_keeps_the_closer(store: VoiceStore) -> None:
+    spec = store.register("clip", "Kim", {"kim.wav": clip("en-us+f3")}, {"description": "K"})
     extra = spec.model_extra or {}
-    assert spec.engine == "kokoro" and extra["analysis"]["base_voice"].startswith("jf_")
-    assert extra["analysis"]["clip"]["median_f0_hz"] > 165
+    analysis = extra["analysis"]
+    assert analysis["clip"]["median_f0_hz"] > 165  # a female espeak voice
+    candidates = analysis["similarity"]["candidates"]
+    assert "joe" in candidates and any(k.startswith("jf_") for k in candidates)
+    assert analysis["base_voice"] == max(candidates, key=candidates.__getitem__)
+    assert spec.engine == ("piper" if analysis["base_voice"] == "joe" else "kokoro")
+    assert spec.description == "K"
 
 
 @pytest.mark.parametrize("method", [similarity.MFCC, None])

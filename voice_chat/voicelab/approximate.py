@@ -59,30 +59,50 @@ def _say(spec: VoiceSpec) -> tuple[np.ndarray, int]:
     return audio, synth.sample_rate
 
 
-def approximate(
-    voice_id: str, name: str, clip: np.ndarray, rate: int, info: ClipAnalysis
-) -> dict[str, Any]:
-    """A voice definition (dict, ready for VoiceSpec) approximating the clip."""
-    base_key = choose_base(info.median_f0_hz)
-    fields, _ = BASES[base_key]
+def _fit(base_key: str, voice_id: str, name: str, info: ClipAnalysis) -> dict[str, Any]:
+    """Tune one base towards the clip; returns its parameters and both recordings."""
+    fields, table_f0 = BASES[base_key]
     base_spec = VoiceSpec.model_validate({"id": voice_id, "name": name, **fields})
     base_audio, base_rate = _say(base_spec)
-    base_f0 = dsp.median_f0(base_audio, base_rate) or BASES[base_key][1]
+    base_f0 = dsp.median_f0(base_audio, base_rate) or table_f0
     pitch = float(np.clip(12.0 * math.log2(info.median_f0_hz / base_f0), -12.0, 12.0))
     formant = dsp.estimate_formant_ratio(
         info.envelope, dsp.mean_log_envelope(base_audio, base_rate)
     )
     base_pace = dsp.syllable_rate(base_audio, base_rate)
-    speed = float(np.clip(info.syllables_per_s / base_pace, 0.7, 1.4)) if base_pace > 0 else 1.0
+    speed = float(np.clip(info.syllables_per_s / base_pace, 0.8, 1.25)) if base_pace > 0 else 1.0
     params = {
         "pitch_semitones": round(pitch, 2),
         "formant_shift": round(float(np.clip(formant, 0.8, 1.25)), 3),
         "speed": round(speed, 2),
     }
-    spec = base_spec.model_copy(update=params)
-    out_audio, out_rate = _say(spec)
-    score, method = similarity.similarity(clip, rate, out_audio, out_rate)
-    base_score, _ = similarity.similarity(clip, rate, base_audio, base_rate, method)
+    out_audio, out_rate = _say(base_spec.model_copy(update=params))
+    return {
+        "key": base_key,
+        "fields": fields,
+        "params": params,
+        "base_f0": base_f0,
+        "base": (base_audio, base_rate),
+        "out": (out_audio, out_rate),
+    }
+
+
+def approximate(
+    voice_id: str, name: str, clip: np.ndarray, rate: int, info: ClipAnalysis
+) -> dict[str, Any]:
+    """A voice definition (dict, ready for VoiceSpec) approximating the clip.
+
+    Tries the base picked by f0 and, when that is a Kokoro voice, also the cheap Piper base
+    (pitched up); keeps whichever scores the higher speaker similarity."""
+    keys = list(dict.fromkeys([choose_base(info.median_f0_hz), "joe"]))
+    fits, method = [], similarity.method()
+    for key in keys:
+        fit = _fit(key, voice_id, name, info)
+        fit["score"], method = similarity.similarity(clip, rate, *fit["out"], method)
+        fit["base_score"], _ = similarity.similarity(clip, rate, *fit["base"], method)
+        fits.append(fit)
+    best = max(fits, key=lambda f: f["score"])
+    params, score, base_score = best["params"], best["score"], best["base_score"]
     typical = (
         "same-speaker recordings usually score above 0.8"
         if method == similarity.RESEMBLYZER
@@ -90,27 +110,28 @@ def approximate(
     )
     message = (
         f"Approximation: no voice-cloning engine is installed here, so this is the packaged "
-        f"voice {base_key!r} with pitch {pitch:+.1f} semitones, "
-        f"formants x{params['formant_shift']}, "
-        f"speed x{params['speed']}, chosen to match the clip's pitch, timbre and pace. "
-        f"Speaker similarity to the clip: {score:.2f} ({method}; the unmodified base scored "
-        f"{base_score:.2f}; {typical})."
+        f"voice {best['key']!r} with pitch {params['pitch_semitones']:+.1f} semitones, "
+        f"formants x{params['formant_shift']}, speed x{params['speed']}, chosen to match the "
+        f"clip's pitch, timbre and pace. Speaker similarity to the clip: {score:.2f} ({method}; "
+        f"the unmodified base scored {base_score:.2f}; {typical})."
     )
     return {
-        **fields,
+        **best["fields"],
         **params,
         "id": voice_id,
         "name": name,
+        "description": f"Approximation of a reference clip (base voice {best['key']}).",
         "approximation": True,
         "message": message,
         "analysis": {
             "clip": info.summary(),
-            "base_voice": base_key,
-            "base_median_f0_hz": round(base_f0, 1),
+            "base_voice": best["key"],
+            "base_median_f0_hz": round(best["base_f0"], 1),
             "similarity": {
                 "method": method,
                 "score": round(score, 3),
                 "base_score": round(base_score, 3),
+                "candidates": {f["key"]: round(f["score"], 3) for f in fits},
             },
         },
     }

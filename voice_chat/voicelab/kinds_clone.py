@@ -138,8 +138,8 @@ def stage_clip(
     from voice_chat.voicelab.approximate import approximate
 
     fields = approximate(head["id"], head["name"], audio, rate, info)
-    if params.get("description"):
-        fields["description"] = params["description"]
+    if head.get("description"):
+        fields["description"] = head["description"]
     fields["reference_wav"] = "reference.wav"  # kept for a cloning engine installed later
     make_spec(fields)
     return fields

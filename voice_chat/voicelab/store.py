@@ -29,6 +29,11 @@ from voice_chat.voices import VoiceError, VoiceRegistry, VoiceSpec, load_voice_f
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "voices"
 
 
+def _hide(message: str, stage: Path) -> str:
+    """Error messages name the uploaded files, never the server's staging paths."""
+    return message.replace(str(stage) + os.sep, "").replace(str(stage), "upload")
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -154,12 +159,10 @@ class VoiceStore:
             )
             self._commit(stage, voice_id)
         except VoiceError as exc:
-            message = str(exc).replace(str(stage) + os.sep, "").replace(str(stage), "upload")
-            raise VoiceError(exc.code, message) from exc.__cause__
+            raise VoiceError(exc.code, _hide(str(exc), stage)) from exc.__cause__
         except Exception as exc:
-            raise VoiceError(
-                "internal_error", f"registration failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            message = _hide(f"registration failed: {type(exc).__name__}: {exc}", stage)
+            raise VoiceError("internal_error", message) from exc
         finally:
             shutil.rmtree(stage, ignore_errors=True)  # gone after a rename; cleaned after a failure
             with self._lock:
