@@ -142,7 +142,6 @@ def test_bad_params_kinds_and_names(store: VoiceStore) -> None:
 
 
 def test_coqui_kind_without_coqui(store: VoiceStore) -> None:
-    pytest.importorskip("numpy")
     import importlib.util
 
     if importlib.util.find_spec("TTS") is not None:
