@@ -141,3 +141,8 @@ def test_card_to_prompt() -> None:
     assert {"role": "assistant", "content": "Always, Sam!"} in msgs
     assert msgs[-2] == {"role": "user", "content": "Hello"}
     assert msgs[-1]["content"] == "Stay in character."
+
+
+def test_repeated_sentences_are_spoken_once() -> None:
+    out = chunks_of("I love pizza! I love pizza! It is round. ", max_sentences=5)
+    assert out == ["I love pizza!", "It is round."]

@@ -73,10 +73,16 @@ class Chunker:
                 self._sentences += 1
                 if self._sentences >= self.max_sentences:
                     self.capped = True
-            if text and re.search(r"\w", text):
+            if text and re.search(r"\w", text) and not self._repeats(text):
                 self.spoken.append(text)
                 self._emitted += 1
                 yield text
+
+    def _repeats(self, text: str) -> bool:
+        """A whole sentence said already in this reply ("I'm sorry. I'm sorry.") is dropped."""
+        key = re.sub(r"\W+", " ", text.lower()).strip()
+        said = {re.sub(r"\W+", " ", t.lower()).strip() for t in self.spoken}
+        return len(key.split()) >= 2 and key in said
 
     def _find_cut(self, final: bool) -> int | None:
         buf = self._buf

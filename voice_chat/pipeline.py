@@ -357,7 +357,11 @@ class Pipeline:
             count_tokens=rt.llm.count_tokens,
             budget_tokens=rt.llm_budget(),
         )
-        options = GenerationOptions(max_tokens=s.max_reply_tokens, temperature=s.llm_temperature)
+        options = GenerationOptions(
+            max_tokens=s.max_reply_tokens,
+            temperature=s.llm_temperature,
+            repeat_penalty=s.llm_repeat_penalty,
+        )
         stop_llm = threading.Event()
         t = time.monotonic()
         tokens = 0

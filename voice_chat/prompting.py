@@ -39,5 +39,8 @@ def build_messages(
         count_tokens=count_tokens,
         max_context_tokens=budget_tokens,
         reply_reserve_tokens=REPLY_RESERVE_TOKENS,
+        # No default post-history reminder: a trailing system turn makes small models answer
+        # the reminder instead of the user. A card's own post_history_instructions still apply.
+        default_post_history="",
         rng=random.Random(character.id),  # {{random}} stays put: a stable prompt prefix
     )

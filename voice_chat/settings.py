@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     llm_threads: int = Field(1, ge=1, le=64)
     llm_context: int = Field(2048, ge=256, le=131072)
     llm_temperature: float = Field(0.3, ge=0.0, le=2.0)
+    llm_repeat_penalty: float = Field(1.15, ge=1.0, le=2.0)
     llm_base_url: str = "http://127.0.0.1:8080/v1"
     llm_api_key: str | None = None
     llm_timeout_s: float = Field(60.0, gt=0)

@@ -29,6 +29,7 @@ class SpeechToText(Protocol):
 class GenerationOptions:
     max_tokens: int = 80
     temperature: float = 0.3
+    repeat_penalty: float = 1.15  # small models loop without it; engines that lack it ignore it
     stop: tuple[str, ...] = ()
 
 

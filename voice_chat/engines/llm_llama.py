@@ -99,6 +99,7 @@ class LlamaChat:
                     messages=messages,
                     max_tokens=options.max_tokens,
                     temperature=options.temperature,
+                    repeat_penalty=options.repeat_penalty,
                     stop=list(options.stop) or None,
                     stream=True,
                 )
