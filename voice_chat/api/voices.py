@@ -1,16 +1,239 @@
-"""``/v1/voices``: list voices."""
+"""``/v1/voices``: list, show, register, preview, delete and assign character voices.
+
+Registration (``POST /v1/voices``) takes a multipart form (``name``, ``kind``, ``params`` as a
+JSON string, ``files``) or, for kinds without files, JSON or a urlencoded form with the same
+keys. File parts are streamed to ``<data>/voices/.staging/<pid>-<hex>-upload/`` under the
+limits of :mod:`voice_chat.api.voice_io`. The voicelab registration (validation, test
+synthesis, atomic rename) then runs on a dedicated one-thread pool, so live conversations keep
+the TTS pool. Every failure is ``{"error": {"code", "message"}}`` and stores nothing.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 
-from voice_chat.api.deps import runtime
+from voice_chat.api.deps import error, runtime
+from voice_chat.api.voice_io import (
+    FORM_FIELDS,
+    MAX_PREVIEW_TEXT,
+    STATUS,
+    ApiError,
+    fail,
+    parse_params,
+    read_form,
+    read_json,
+    read_small,
+    text_field,
+    voice_json,
+)
+from voice_chat.characters import CharacterError
+from voice_chat.engines.base import EngineError
+from voice_chat.runtime import Runtime
+from voice_chat.voicelab import VoiceStore, status_for
+from voice_chat.voices import VOICE_ID, VoiceError, VoiceSpec
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
 
 
+async def _guard(fn: Callable[[], Awaitable[Response]]) -> Response:
+    """Map the errors of an endpoint to the API's error body."""
+    try:
+        return await fn()
+    except ApiError as exc:
+        return error(exc.status, exc.code, exc.message)
+    except CharacterError as exc:
+        return error(exc.status, exc.code, str(exc))
+    except VoiceError as exc:
+        return error(STATUS.get(exc.code) or status_for(exc), exc.code, str(exc))
+    except EngineError as exc:
+        return error(422, "synthesis_failed", str(exc))
+    except OSError as exc:
+        return error(500, "storage_error", f"voice storage failed: {exc.strerror or exc}")
+
+
+# ------------------------------------------------------------------ shared state
+@dataclass
+class VoiceLab:
+    store: VoiceStore
+    pool: ThreadPoolExecutor  # registrations: CPU work that must not hold the TTS pool
+
+
+_LAB_LOCK = threading.Lock()
+
+
+def lab(request: Request) -> VoiceLab:
+    state = request.app.state
+    with _LAB_LOCK:
+        found = getattr(state, "voicelab", None)
+        if found is None:
+            settings = runtime(request).settings
+            clone = settings.voice_clone_model
+            store = VoiceStore(settings.data, settings.voices_dir, clone_model=clone)
+            found = VoiceLab(store, ThreadPoolExecutor(1, thread_name_prefix="voicelab"))
+            state.voicelab = found
+        return found  # type: ignore[no-any-return]
+
+
+def _get_spec(request: Request, voice_id: str) -> VoiceSpec:
+    if not VOICE_ID.match(voice_id):
+        raise VoiceError("unknown_voice", f"no voice {voice_id[:64]!r}")
+    return runtime(request).voices.get(voice_id)
+
+
 @router.get("")
 async def list_voices(request: Request) -> dict[str, Any]:
-    return {"voices": [v.model_dump() for v in runtime(request).voices.list()]}
+    voices = runtime(request).voices
+
+    def build() -> list[dict[str, Any]]:
+        return [voice_json(v, voices.is_shipped(v.id), voices.get) for v in voices.list()]
+
+    return {"voices": await asyncio.to_thread(build)}
+
+
+@router.get("/{voice_id}", response_model=None)
+async def get_voice(request: Request, voice_id: str) -> Response:
+    async def run() -> Response:
+        voices = runtime(request).voices
+        spec = await asyncio.to_thread(_get_spec, request, voice_id)
+        return JSONResponse(voice_json(spec, voices.is_shipped(voice_id), voices.get))
+
+    return await _guard(run)
+
+
+# ------------------------------------------------------------------ writes
+def _register(store: VoiceStore, fields: dict[str, Any], files: dict[str, Path]) -> VoiceSpec:
+    params = parse_params(fields.get("params"))
+    kind, name = text_field(fields, "kind"), text_field(fields, "name")
+    data = {key: path.read_bytes() for key, path in files.items()}
+    voice_id = text_field(fields, "id", required=False)
+    return store.register(kind or "", name or "", data, params, voice_id=voice_id)
+
+
+@router.post("", response_model=None)
+async def create_voice(request: Request) -> Response:
+    async def run() -> Response:
+        rt, vl = runtime(request), lab(request)
+        folder = vl.store.staging / f"{os.getpid()}-{uuid.uuid4().hex}-upload"
+        try:
+            ctype = request.headers.get("content-type", "")
+            files: dict[str, Path] = {}
+            if ctype.startswith("multipart/"):
+                form = await read_form(request, folder)
+                fields, files = dict(form.fields), form.files
+            elif ctype.startswith("application/x-www-form-urlencoded"):
+                fields = dict(parse_qsl((await read_small(request)).decode("utf-8", "replace")))
+            else:
+                fields = await read_json(request)
+            extra = sorted(set(fields) - set(FORM_FIELDS))
+            if extra:
+                raise fail("invalid_upload", f"unexpected field(s): {', '.join(extra)}")
+            spec = await rt.run(vl.pool, lambda: _register(vl.store, fields, files))
+        finally:
+            await asyncio.to_thread(lambda: shutil.rmtree(folder, ignore_errors=True))
+        rt.forget_voice(spec.id)  # a cached synthesizer of an earlier voice with this id
+        return JSONResponse(voice_json(spec, False, rt.voices.get), status_code=201)
+
+    return await _guard(run)
+
+
+def _preview_text(body: dict[str, Any]) -> str:
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise fail("invalid_text", 'send {"text": "..."} with something to say')
+    if len(text) > MAX_PREVIEW_TEXT:
+        raise fail("invalid_text", f"preview text is limited to {MAX_PREVIEW_TEXT} characters")
+    return text.strip()
+
+
+@router.post("/{voice_id}/preview", response_model=None)
+async def preview(request: Request, voice_id: str) -> Response:
+    """``{"text": "..."}`` (1-500 characters) said by the voice, as ``audio/wav``."""
+
+    async def run() -> Response:
+        from voice_chat.audio import wav_bytes
+        from voice_chat.voicelab.synth_check import synthesize_all
+
+        rt = runtime(request)
+        text = _preview_text(await read_json(request))
+        await asyncio.to_thread(_get_spec, request, voice_id)
+
+        def speak() -> bytes:  # the cached synthesizer sessions use, on the TTS pool
+            synth = rt.synthesizer(voice_id)
+            audio, _ = synthesize_all(synth, text)
+            return wav_bytes(audio, synth.sample_rate)
+
+        return Response(await rt.run(rt.tts_pool, speak), media_type="audio/wav")
+
+    return await _guard(run)
+
+
+def _flag(request: Request, name: str) -> bool:
+    value = request.query_params.get(name, "false").lower()
+    if value not in ("1", "true", "yes", "0", "false", "no"):
+        raise fail("invalid_field", f"{name} must be true or false")
+    return value in ("1", "true", "yes")
+
+
+def _remove(rt: Runtime, store: VoiceStore, voice_id: str, force: bool) -> list[str]:
+    """Delete a user voice; returns what used it (characters, ``voice:<id>`` derived voices)."""
+    users = [c.id for c in rt.characters.list() if c.voice == voice_id]
+    # cast: VoiceStore's ``list`` method shadows the builtin in its annotations (mypy)
+    dependents = cast("list[str]", store.dependents(voice_id))
+    store.remove(voice_id, in_use_by=users, force=force)
+    return users + [f"voice:{d}" for d in dependents]
+
+
+@router.delete("/{voice_id}", response_model=None)
+async def delete_voice(request: Request, voice_id: str) -> Response:
+    """409 ``voice_in_use`` while a character or a derived voice uses it, unless ``?force=true``."""
+
+    async def run() -> Response:
+        rt, store = runtime(request), lab(request).store
+        force = _flag(request, "force")
+        try:
+            engine: str | None = (await asyncio.to_thread(_get_spec, request, voice_id)).engine
+        except VoiceError as exc:
+            if exc.code != "invalid_voice":
+                raise
+            engine = None  # a damaged voice file can still be deleted
+        users = await asyncio.to_thread(_remove, rt, store, voice_id, force)
+        for vid in [voice_id, *(u.removeprefix("voice:") for u in users if u.startswith("voice:"))]:
+            rt.forget_voice(vid)
+        if engine in ("piper", None):  # load_piper caches by path: a new voice may reuse it
+            from voice_chat.engines.tts_piper import load_piper
+
+            load_piper.cache_clear()
+        return JSONResponse({"id": voice_id, "deleted": True, "was_used_by": users})
+
+    return await _guard(run)
+
+
+@router.post("/{voice_id}/assign", response_model=None)
+async def assign_voice(request: Request, voice_id: str) -> Response:
+    """``{"character": "<id>"}``: the same as ``PUT /v1/characters/{id}`` with ``{"voice"}``."""
+
+    async def run() -> Response:
+        from voice_chat.api.characters import character_json
+
+        rt = runtime(request)
+        character_id = (await read_json(request)).get("character")
+        if not isinstance(character_id, str) or not character_id:
+            raise fail("invalid_field", 'send {"character": "<character id>"}')
+        await asyncio.to_thread(_get_spec, request, voice_id)
+        character = await asyncio.to_thread(rt.characters.set_voice, character_id, voice_id)
+        return JSONResponse(character_json(character))
+
+    return await _guard(run)

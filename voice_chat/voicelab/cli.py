@@ -79,7 +79,9 @@ def _run(args: argparse.Namespace, fn: Callable[[Any, Any], int]) -> int:
 
     try:
         settings = load_settings(data=getattr(args, "data", None))
-        return int(fn(settings, VoiceStore(settings.data, settings.voices_dir)))
+        clone = settings.voice_clone_model
+        store = VoiceStore(settings.data, settings.voices_dir, clone_model=clone)
+        return int(fn(settings, store))
     except ValidationError as exc:
         return _fail(f"invalid setting: {exc.errors()[0]['msg']}")
     except BadInput as exc:
@@ -101,7 +103,7 @@ def _characters(settings: Any) -> Any:
 # ------------------------------------------------------------------ list
 def _list(args: argparse.Namespace) -> int:
     def run(settings: Any, store: Any) -> int:
-        from voice_chat.api.voices import voice_json
+        from voice_chat.api.voice_io import voice_json
 
         voices = [voice_json(v, store.is_shipped(v.id), store.get) for v in store.list()]
         if args.json:
@@ -153,7 +155,7 @@ def build_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
 
 def read_files(paths: list[str]) -> dict[str, bytes]:
     """The files by name, each checked against its size limit before it is read."""
-    from voice_chat.api.voices import FILE_LIMITS
+    from voice_chat.api.voice_io import FILE_LIMITS
 
     files: dict[str, bytes] = {}
     for raw in paths:
@@ -178,7 +180,7 @@ def _add(args: argparse.Namespace) -> int:
         params = build_params(args.param, args.params_json)
         files = read_files(args.file)
         spec = store.register(args.kind, args.name, files, params, voice_id=args.id)
-        from voice_chat.api.voices import voice_json
+        from voice_chat.api.voice_io import voice_json
 
         body = voice_json(spec, False, store.get)
         if args.json:
@@ -195,7 +197,7 @@ def _add(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ preview, remove, assign
 def _preview(args: argparse.Namespace) -> int:
     def run(settings: Any, store: Any) -> int:
-        from voice_chat.api.voices import MAX_PREVIEW_TEXT
+        from voice_chat.api.voice_io import MAX_PREVIEW_TEXT
         from voice_chat.audio import wav_bytes
         from voice_chat.engines.base import EngineError
         from voice_chat.engines.tts import build_synthesizer
