@@ -2,8 +2,8 @@
 // Plain ES module, no build step. Protocol: docs/protocol.md.
 
 import { AudioEngine, MicError } from "/static/audio.js";
-
-const $ = (sel, root = document) => root.querySelector(sel);
+import { $, el, api, ApiError, toast, dismissToast, announce, confirmDialog } from "/static/ui.js";
+import { createLab, labStats } from "/static/lab.js";
 const INPUT_RATE = 16000;
 const MAX_TEXT_CHARS = 2000;
 const DEFAULT_CPS = 0.015; // characters per ms of speech, until a reply's real length is known
@@ -31,7 +31,17 @@ const dom = {
   textForm: $("#text-form"),
   textInput: $("#text-input"),
   toasts: $("#toasts"),
-  announcer: $("#announcer"),
+  importButton: $("#import-button"),
+  importButton2: $("#import-button-2"),
+  importFile: $("#import-file"),
+  importNote: $("#import-note"),
+  importStatus: $("#import-status"),
+  importSample: $("#import-sample"),
+  importNoteClose: $("#import-note-close"),
+  dropOverlay: $("#drop-overlay"),
+  labButton: $("#lab-button"),
+  callLab: $("#call-lab"),
+  newConversation: $("#new-conversation"),
 };
 
 // ---------------------------------------------------------------- state
@@ -57,7 +67,13 @@ const app = {
   micLevel: 0,
   closeHint: null, // error code seen just before the server closed the socket
   fatalError: null,
+  labMute: false, // the voice lab is recording: the call's microphone stays quiet
+  justImported: null, // id of the card imported last (highlighted for a moment)
+  restarting: false, // "New conversation" is in progress
 };
+
+const imports = { started: 0, done: [], errors: [] };
+const conversations = { resumed: 0, earlierTurns: 0, resets: 0, resetErrors: [] };
 
 const stats = {
   framesSent: 0,
@@ -146,6 +162,20 @@ function onPlaybackMessage(m) {
   updateState();
 }
 
+// ---------------------------------------------------------------- voice lab
+const lab = createLab({
+  characters: () => app.characters,
+  characterUpdated: (ch) => upsertCharacter(ch),
+  voicesChanged: () => renderCards(),
+  callCharacter: () => app.character,
+  muteCall(on) {
+    app.labMute = on;
+    audio.setMuted(app.muted || app.labMute);
+  },
+  reconnectCall: () => reconnectNow(),
+  refreshCharacters: () => loadCharacters(),
+});
+
 // ---------------------------------------------------------------- server health + characters
 let healthTimer = 0;
 async function checkHealth() {
@@ -186,6 +216,8 @@ async function loadCharacters() {
     const data = await res.json();
     app.characters = Array.isArray(data.characters) ? data.characters : [];
     renderCards();
+    lab.charactersChanged();
+    if (!lab.voices.length) lab.loadVoices();
   } catch (err) {
     console.debug("characters:", err);
     // checkHealth shows the banner and retries.
@@ -222,41 +254,205 @@ function avatarInto(el, ch) {
   }
 }
 
+const ICON_TALK =
+  '<svg viewBox="0 0 24 24" width="18" height="18"><path d="M6.6 10.8a15.1 15.1 0 0 0 6.6 6.6l2.2-2.2a1 1 0 0 1 1-.25 11.4 11.4 0 0 0 3.6.57 1 1 0 0 1 1 1V20a1 1 0 0 1-1 1A17 17 0 0 1 3 4a1 1 0 0 1 1-1h3.5a1 1 0 0 1 1 1c0 1.25.2 2.45.57 3.57a1 1 0 0 1-.25 1z" fill="currentColor"/></svg><span>Talk</span>';
+const ICON_VOICE =
+  '<svg viewBox="0 0 24 24" width="15" height="15" aria-hidden="true" focusable="false"><path d="M4 9v6M8 6v12M12 3v18M16 7v10M20 10v4" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round"/></svg>';
+
+function voiceLabel(ch) {
+  if (!ch.voice) return "Server default";
+  const known = lab.voices.some((v) => v.id === ch.voice);
+  // A deleted voice: the server speaks with its default until the card gets a new one.
+  return known || !lab.voices.length ? lab.voiceName(ch.voice) : `Server default (“${ch.voice}” was deleted)`;
+}
+
 function renderCards() {
+  const focused = document.activeElement && dom.cards.contains(document.activeElement) ? document.activeElement : null;
+  const refocus = focused && focused.closest("[data-character]") && {
+    id: focused.closest("[data-character]").dataset.character,
+    cls: [...focused.classList].find((c) => c.startsWith("card-")) || "card",
+  };
   dom.cards.replaceChildren();
   dom.cards.setAttribute("aria-busy", "false");
   dom.cardsEmpty.hidden = app.characters.length > 0;
   for (const ch of app.characters) {
-    const item = document.createElement("div");
-    item.setAttribute("role", "listitem");
-    const card = document.createElement("button");
-    card.type = "button";
-    card.className = "card";
-    card.dataset.id = ch.id;
-    const av = document.createElement("span");
-    av.className = "avatar";
-    av.setAttribute("aria-hidden", "true");
+    const name = ch.name || ch.id;
+    const av = el("span", { className: "avatar", "aria-hidden": "true" });
     avatarInto(av, ch);
-    const body = document.createElement("span");
-    body.className = "card-body";
-    const name = document.createElement("span");
-    name.className = "card-name";
-    name.textContent = ch.name || ch.id;
-    const desc = document.createElement("span");
-    desc.className = "card-desc";
-    desc.textContent = ch.description || "";
-    body.append(name, desc);
-    const cta = document.createElement("span");
-    cta.className = "card-cta";
-    cta.setAttribute("aria-hidden", "true");
-    cta.innerHTML =
-      '<svg viewBox="0 0 24 24" width="18" height="18"><path d="M6.6 10.8a15.1 15.1 0 0 0 6.6 6.6l2.2-2.2a1 1 0 0 1 1-.25 11.4 11.4 0 0 0 3.6.57 1 1 0 0 1 1 1V20a1 1 0 0 1-1 1A17 17 0 0 1 3 4a1 1 0 0 1 1-1h3.5a1 1 0 0 1 1 1c0 1.25.2 2.45.57 3.57a1 1 0 0 1-.25 1z" fill="currentColor"/></svg><span>Talk</span>';
-    card.setAttribute("aria-label", `Talk to ${ch.name || ch.id}${ch.description ? ": " + ch.description : ""}`);
-    card.append(av, body, cta);
-    card.addEventListener("click", () => startCall(ch));
-    item.append(card);
+    const card = el(
+      "button",
+      {
+        type: "button",
+        className: "card",
+        dataset: { id: ch.id },
+        "aria-label": `Talk to ${name}${ch.description ? ": " + ch.description : ""}`,
+        onclick: () => startCall(ch),
+      },
+      av,
+      el("span", { className: "card-body" }, el("span", { className: "card-name", text: name }), el("span", { className: "card-desc", text: ch.description || "" })),
+    );
+    const cta = el("span", { className: "card-cta", "aria-hidden": "true" });
+    cta.innerHTML = ICON_TALK;
+    card.append(cta);
+
+    const voice = el("span", { className: "voice-chip", title: "Voice" });
+    voice.innerHTML = ICON_VOICE;
+    voice.append(el("span", { className: "sr-only", text: "Voice: " }), el("span", { className: "voice-chip-name", text: voiceLabel(ch) }));
+    const foot = el(
+      "div",
+      { className: "card-foot" },
+      voice,
+      el("button", {
+        type: "button",
+        className: "btn-link card-voice",
+        text: "Change",
+        "aria-label": `Change the voice of ${name}`,
+        onclick: () => lab.open({ character: ch }),
+      }),
+    );
+    if (ch.voice_sample && ch.voice_sample.url) {
+      foot.append(
+        el("button", {
+          type: "button",
+          className: "btn-link card-sample",
+          text: "Make a voice from its sample",
+          "aria-label": `Make a voice from ${name}’s voice sample`,
+          onclick: () => lab.open({ character: ch, sample: ch.voice_sample }),
+        }),
+      );
+    }
+    const item = el("div", { role: "listitem", className: "card-item", dataset: { character: ch.id } }, card, foot);
+    if (ch.id === app.justImported) item.classList.add("is-new");
     dom.cards.append(item);
   }
+  if (refocus) {
+    const item = dom.cards.querySelector(`[data-character="${CSS.escape(refocus.id)}"]`);
+    const target = item && (item.querySelector("." + refocus.cls) || item.querySelector(".card"));
+    if (target) target.focus();
+  }
+}
+
+function upsertCharacter(ch) {
+  const i = app.characters.findIndex((c) => c.id === ch.id);
+  if (i >= 0) app.characters[i] = ch;
+  else app.characters.push(ch);
+  if (app.character && app.character.id === ch.id) app.character = ch;
+  renderCards();
+  lab.charactersChanged();
+}
+
+// ---------------------------------------------------------------- import (drag and drop, file picker)
+const CARD_EXTENSIONS = /\.(json|png|charx)$/i;
+
+async function importFiles(files) {
+  files = [...files];
+  if (!files.length) return;
+  for (const file of files) await importFile(file);
+}
+
+/** The note above the cards: "Importing…", then "Imported X" (+ the voice-sample offer). */
+function importNote(text, { busy = false, sample = null } = {}) {
+  const n = dom.importNote;
+  n.hidden = !text;
+  n.classList.toggle("is-busy", busy);
+  n.classList.toggle("is-done", !busy && !!text);
+  dom.importStatus.textContent = text || "";
+  dom.importSample.hidden = !sample;
+  dom.importSample.onclick = sample;
+}
+
+async function importFile(file) {
+  if (!CARD_EXTENSIONS.test(file.name)) {
+    toast(`“${file.name}” isn’t a character card. Import a .json, .png or .charx file.`, { kind: "error" });
+    return null;
+  }
+  imports.started++;
+  importNote(`Importing “${file.name}”…`, { busy: true });
+  dom.cards.setAttribute("aria-busy", "true");
+  const fd = new FormData();
+  fd.append("file", file, file.name);
+  try {
+    const ch = await api("POST", "/v1/characters", { form: fd });
+    imports.done.push(ch.id);
+    app.justImported = ch.id;
+    upsertCharacter(ch);
+    const name = ch.name || ch.id;
+    const item = dom.cards.querySelector(`[data-character="${CSS.escape(ch.id)}"]`);
+    if (item) item.scrollIntoView({ block: "nearest", behavior: "smooth" });
+    const sample = ch.voice_sample && ch.voice_sample.url ? ch.voice_sample : null;
+    const text = sample
+      ? `Imported ${name}. The card comes with a voice sample (${sample.name}): you can make a voice from it.`
+      : `Imported ${name}. Press its card to start talking.`;
+    importNote(text, { sample: sample && (() => lab.open({ character: ch, sample })) });
+    announce(text);
+    setTimeout(() => {
+      if (app.justImported === ch.id) {
+        app.justImported = null;
+        const it = dom.cards.querySelector(`[data-character="${CSS.escape(ch.id)}"]`);
+        if (it) it.classList.remove("is-new");
+      }
+    }, 8000);
+    return ch;
+  } catch (err) {
+    const message = err instanceof ApiError ? err.message : String(err.message || err);
+    imports.errors.push({ file: file.name, status: err.status, code: err.code, message });
+    importNote("");
+    toast(`Couldn’t import “${file.name}”: ${message}`, { kind: "error" });
+    return null;
+  } finally {
+    dom.cards.setAttribute("aria-busy", "false");
+  }
+}
+
+function hasFiles(e) {
+  return e.dataTransfer && [...e.dataTransfer.types].includes("Files");
+}
+
+function wireImport() {
+  const pick = () => dom.importFile.click();
+  dom.importButton.addEventListener("click", pick);
+  dom.importButton2.addEventListener("click", pick);
+  dom.importNoteClose.addEventListener("click", () => {
+    importNote("");
+    dom.importButton.focus();
+  });
+  dom.importFile.addEventListener("change", async () => {
+    const files = [...dom.importFile.files];
+    dom.importFile.value = "";
+    await importFiles(files);
+  });
+  // Drop anywhere on the picker. Elsewhere a dropped file must not replace the page.
+  let depth = 0;
+  const show = (on) => {
+    dom.dropOverlay.hidden = !on;
+    dom.picker.classList.toggle("dragging", on);
+  };
+  document.addEventListener("dragenter", (e) => {
+    if (!hasFiles(e) || dom.picker.hidden || document.querySelector("dialog[open]")) return;
+    depth++;
+    show(true);
+  });
+  document.addEventListener("dragleave", (e) => {
+    if (!hasFiles(e)) return;
+    depth = Math.max(0, depth - 1);
+    if (!depth) show(false);
+  });
+  document.addEventListener("dragover", (e) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    const ok = !dom.picker.hidden && !document.querySelector("dialog[open]");
+    e.dataTransfer.dropEffect = ok ? "copy" : "none";
+  });
+  document.addEventListener("drop", (e) => {
+    if (!hasFiles(e)) return;
+    const inDialog = e.target instanceof Element && e.target.closest("dialog");
+    if (inDialog && e.target.matches('input[type="file"]')) return; // a file field takes it
+    e.preventDefault();
+    depth = 0;
+    show(false);
+    if (dom.picker.hidden || document.querySelector("dialog[open]")) return;
+    importFiles(e.dataTransfer.files);
+  });
 }
 
 // ---------------------------------------------------------------- call lifecycle
@@ -316,6 +512,81 @@ function endCall() {
   updateState();
   const card = ch && dom.cards.querySelector(`[data-id="${CSS.escape(ch.id)}"]`);
   (card || dom.cards.querySelector(".card") || $("#main")).focus();
+}
+
+/** Close the socket without the reconnect logic; resolves once it is closed (at most 2 s). */
+function dropConnection() {
+  clearReconnect();
+  const ws = app.ws;
+  app.ws = null;
+  app.session = null;
+  stopAllPlayback();
+  releasePtt(true);
+  app.userSpeaking = false;
+  app.awaitingReply = false;
+  if (!ws) return Promise.resolve();
+  ws.onmessage = ws.onerror = null;
+  return new Promise((resolve) => {
+    let timer = 0;
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    timer = setTimeout(done, 2000);
+    ws.onclose = done;
+    try {
+      ws.close(1000, "bye");
+    } catch {
+      done();
+    }
+  });
+}
+
+/** Reconnect at once (the conversation goes on; a changed voice is used from now on). */
+async function reconnectNow() {
+  const ch = app.character;
+  if (!ch) return;
+  await dropConnection();
+  if (app.character !== ch) return;
+  addNote("Reconnecting…");
+  app.reconnect.attempt = 0;
+  connect();
+}
+
+/** "New conversation": forget the stored conversation, then connect again (a greeting follows). */
+async function newConversation() {
+  const ch = app.character;
+  if (!ch || app.restarting) return;
+  const name = dom.callName.textContent || ch.name || ch.id;
+  const ok = await confirmDialog({
+    title: "Start a new conversation?",
+    body: `${name} will forget everything you have said to each other so far. This can’t be undone.`,
+    confirm: "Start over",
+    danger: true,
+  });
+  if (!ok || app.character !== ch) return;
+  app.restarting = true;
+  dom.newConversation.disabled = true;
+  await dropConnection();
+  try {
+    const q = new URLSearchParams({ user: userId(), character: ch.id });
+    await api("DELETE", `/v1/conversations?${q}`);
+    conversations.resets++;
+    app.responses.clear();
+    app.userBubble = null;
+    app.lastUserTurn = null;
+    dom.transcript.replaceChildren(emptyNote());
+    announce(`Started a new conversation with ${name}.`);
+  } catch (err) {
+    conversations.resetErrors.push(err.message);
+    toast(`Couldn’t start a new conversation: ${err.message}`, { kind: "error" });
+  } finally {
+    app.restarting = false;
+    dom.newConversation.disabled = false;
+  }
+  if (app.character !== ch) return;
+  app.reconnect.attempt = 0;
+  connect();
 }
 
 function wsUrl() {
@@ -441,7 +712,7 @@ async function startMic() {
       audio.stopMic();
       return;
     }
-    audio.setMuted(app.muted);
+    audio.setMuted(app.muted || app.labMute);
     setMic("on");
   } catch (err) {
     const kind = err instanceof MicError ? err.kind : "failed";
@@ -480,7 +751,7 @@ function toggleMute() {
     return;
   }
   app.muted = !app.muted;
-  audio.setMuted(app.muted);
+  audio.setMuted(app.muted || app.labMute);
   renderControls();
   updateState();
 }
@@ -755,7 +1026,7 @@ function handleEvent(ev) {
       if (app.session.character_name) dom.callName.textContent = app.session.character_name;
       const td = app.session.turn_detection && app.session.turn_detection.type;
       if (td && td !== app.mode) send({ type: "session.update", session: { turn_detection: { type: app.mode } } });
-      if (reconnected) addNote("Reconnected. This is a new conversation.");
+      onConversation(app.session.conversation, reconnected);
       break;
     }
     case "session.updated":
@@ -914,6 +1185,7 @@ const ERROR_TEXT = {
   nothing_to_commit: () => "Nothing was recorded. Hold the talk button while you speak.",
   audio_rate_exceeded: () => "Audio is arriving too fast for the server; some was dropped.",
   frame_too_large: (m) => `A message was too large for the server${m ? `: ${m}` : ""}.`,
+  memory_unavailable: (m) => `This conversation can’t be saved right now, so it won’t be remembered next time${m ? ` (${m})` : ""}. You can keep talking.`,
 };
 
 function onServerError(err) {
@@ -974,6 +1246,45 @@ function addNote(text) {
   p.className = "note";
   p.textContent = text;
   dom.transcript.append(p);
+  scrollTranscript(true);
+}
+
+function addDivider(text, className = "") {
+  const d = el("div", { className: `divider ${className}`.trim(), role: "separator", "aria-label": text }, el("span", { text }));
+  dom.transcript.append(d);
+  return d;
+}
+
+/**
+ * session.created tells whether the stored conversation goes on (its last turns come along,
+ * and no greeting is spoken) or a new one starts (the greeting follows).
+ */
+function onConversation(conv, reconnected) {
+  conv = conv || {};
+  const turns = Array.isArray(conv.turns) ? conv.turns.filter((t) => t && typeof t.text === "string" && t.text.trim()) : [];
+  const shown = dom.transcript.querySelector(".msg");
+  if (conv.resumed) {
+    conversations.resumed++;
+    if (!shown) showEarlier(turns);
+    else if (reconnected) addNote("Reconnected. The conversation goes on.");
+  } else if (reconnected && shown) {
+    // The server no longer has what was said before (it was reset, or memory is unavailable).
+    addNote("Reconnected. The character doesn’t remember what was said above: this is a new conversation.");
+  }
+}
+
+function showEarlier(turns) {
+  if (!turns.length) return;
+  const empty = dom.transcript.querySelector(".transcript-empty");
+  if (empty) empty.remove();
+  addDivider("Earlier in this conversation", "divider-earlier");
+  for (const t of turns) {
+    const m = addMessage(t.role === "user" ? "user" : "bot", t.text.trim());
+    m.classList.add("earlier");
+  }
+  addDivider("Continuing now", "divider-now");
+  conversations.earlierTurns += turns.length;
+  announce(`Resumed the conversation: ${turns.length} earlier ${turns.length === 1 ? "message" : "messages"} shown.`);
   scrollTranscript(true);
 }
 
@@ -1085,13 +1396,6 @@ function spokenChars(r) {
   // End on a word boundary.
   while (n < text.length && n > 0 && !/\s/.test(text[n])) n++;
   return n;
-}
-
-function announce(text) {
-  const p = document.createElement("p");
-  p.textContent = text;
-  dom.announcer.append(p);
-  while (dom.announcer.childElementCount > 4) dom.announcer.firstChild.remove();
 }
 
 // ---------------------------------------------------------------- state indicator
@@ -1209,45 +1513,6 @@ function hideBanner(owner) {
   bannerOwner = null;
 }
 
-function toast(text, { kind = "info", sticky = false, id = null, action = null } = {}) {
-  if (id) dismissToast(id);
-  const t = document.createElement("div");
-  t.className = `toast toast-${kind}`;
-  t.setAttribute("role", kind === "error" ? "alert" : "status");
-  if (id) t.dataset.id = id;
-  const msg = document.createElement("p");
-  msg.textContent = text;
-  t.append(msg);
-  const actions = document.createElement("div");
-  actions.className = "toast-actions";
-  if (action) {
-    const a = document.createElement("button");
-    a.type = "button";
-    a.className = "btn btn-small btn-primary";
-    a.textContent = action.label;
-    a.addEventListener("click", () => {
-      t.remove();
-      action.run();
-    });
-    actions.append(a);
-  }
-  const close = document.createElement("button");
-  close.type = "button";
-  close.className = "btn btn-small btn-ghost";
-  close.textContent = "Dismiss";
-  close.addEventListener("click", () => t.remove());
-  actions.append(close);
-  t.append(actions);
-  dom.toasts.append(t);
-  while (dom.toasts.childElementCount > 4) dom.toasts.firstChild.remove();
-  if (!sticky) setTimeout(() => t.remove(), kind === "error" ? 10000 : 6000);
-  return t;
-}
-
-function dismissToast(id) {
-  for (const t of dom.toasts.querySelectorAll(`[data-id="${CSS.escape(id)}"]`)) t.remove();
-}
-
 // ---------------------------------------------------------------- wiring
 function isTyping(target) {
   if (!target || !(target instanceof Element)) return false;
@@ -1256,6 +1521,10 @@ function isTyping(target) {
 
 function wire() {
   dom.back.addEventListener("click", endCall);
+  dom.newConversation.addEventListener("click", newConversation);
+  dom.labButton.addEventListener("click", () => lab.open());
+  dom.callLab.addEventListener("click", () => lab.open({ character: app.character }));
+  wireImport();
   dom.mute.addEventListener("click", toggleMute);
   dom.mode.addEventListener("change", (e) => {
     if (e.target && e.target.name === "mode") applyMode(e.target.value);
@@ -1311,9 +1580,10 @@ function wire() {
   document.addEventListener("pointerdown", resume, true);
   document.addEventListener("keydown", resume, true);
 
-  // Escape closes the newest toast.
+  // Escape closes the newest toast (in a dialog, Escape closes the dialog instead).
   document.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && dom.toasts.lastElementChild) dom.toasts.lastElementChild.remove();
+    if (e.key !== "Escape" || document.querySelector("dialog[open]")) return;
+    if (dom.toasts.lastElementChild) dom.toasts.lastElementChild.remove();
   });
 
   window.addEventListener("online", () => {
@@ -1350,8 +1620,18 @@ window.voiceChat = {
       role: m.classList.contains("user") ? "user" : "assistant",
       text: $(".msg-text", m).textContent,
       interrupted: m.classList.contains("interrupted"),
+      earlier: m.classList.contains("earlier"),
     }));
   },
+  get voices() {
+    return lab.voices;
+  },
+  lab: labStats,
+  imports,
+  conversations,
+  user: userId,
+  openLab: (opts) => lab.open(opts),
+  newConversation,
   pick(id) {
     const ch = app.characters.find((c) => c.id === id);
     if (ch) startCall(ch);
