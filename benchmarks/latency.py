@@ -153,7 +153,7 @@ async def barge_in_run(server: LiveServer, trials: int) -> list[dict[str, float]
             )
             started = await rt.wait_for("response.audio.started", timeout=60, since=start)
             rid = started.event["response_id"]
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.4)
             t_speech = time.monotonic()
             send = asyncio.create_task(rt.send_speech(speech, tail_s=0.8))
             done = await rt.wait_for("response.done", timeout=30, since=start, response_id=rid)

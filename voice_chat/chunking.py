@@ -42,7 +42,7 @@ class Chunker:
     """
 
     first_min_words: int = 2
-    first_max_words: int = 6
+    first_max_words: int = 4
     max_sentences: int = 3
     _buf: str = ""
     _emitted: int = 0

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import numpy as np
@@ -302,14 +302,18 @@ class Pipeline:
         if self._prefill_task is not None:
             self._prefill_task.cancel()
 
-    def _prefill(self) -> None:
-        """While the user listens and speaks, pre-compute the LLM's KV cache for the history."""
+    def _prefill(self, pending: Sequence[Turn] = (), now: bool = False) -> None:
+        """While the user listens and speaks, pre-compute the LLM's KV cache for the history.
+
+        ``pending`` turns are about to be stored; ``now`` runs even while a reply is playing.
+        """
         llm = self.runtime.llm
-        if llm is None or self.naive or (self.reply is not None and not self.reply.finished):
+        busy = self.reply is not None and not self.reply.finished
+        if llm is None or self.naive or (busy and not now):
             return
         messages = build_messages(
             self.character,
-            self.conversation.turns(),
+            [*self.conversation.turns(), *pending],
             user_name=self.user_name,
             count_tokens=llm.count_tokens,
             budget_tokens=self.runtime.llm_budget(),
@@ -339,8 +343,13 @@ class Pipeline:
                 chunker.max_sentences = 1000
                 for piece in [*chunker.feed(reply.fixed + " "), *chunker.flush()]:
                     self._chunk_out(reply, chunks, piece)
-                return
-            await self._generate(reply, chunks, chunker, user_text or "")
+            else:
+                await self._generate(reply, chunks, chunker, user_text or "")
+            if reply.is_live:  # the reply's text is final: get the LLM ready for the next turn
+                pending = (
+                    [Turn(0, "user", user_text)] if user_text and reply.user_turn is None else []
+                )
+                self._prefill([*pending, Turn(0, "assistant", " ".join(chunker.spoken))], now=True)
         finally:
             chunks.put_nowait(None)
 

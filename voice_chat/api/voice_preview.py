@@ -16,6 +16,7 @@ from voice_chat.api.deps import error, runtime
 from voice_chat.audio import wav_bytes
 from voice_chat.engines.base import EngineError
 from voice_chat.engines.tts import build_synthesizer
+from voice_chat.voicelab.errors import status_for
 from voice_chat.voicelab.kinds import check_params, make_spec
 from voice_chat.voices import VoiceError
 
@@ -26,7 +27,7 @@ ENGINES = {"derived": "derived", "blend": "kokoro", "kokoro": "kokoro"}
 class PreviewRequest(BaseModel):
     kind: Literal["derived", "blend", "kokoro"]
     params: dict[str, Any] = Field(default_factory=dict)
-    text: str = Field("Hello! This is how I sound.", min_length=1, max_length=300)
+    text: str = Field("Hello! This is how I sound.", min_length=1, max_length=500)
 
 
 @router.post("/preview", response_model=None)
@@ -37,7 +38,7 @@ async def preview_unsaved(request: Request, body: PreviewRequest) -> Response | 
         head = {"id": "preview", "name": "Preview", "engine": ENGINES[body.kind]}
         spec = make_spec({**head, **body.params})
     except VoiceError as exc:
-        return error(422, exc.code, str(exc))
+        return error(status_for(exc), exc.code, str(exc))
 
     def speak() -> bytes:
         synth = build_synthesizer(spec, rt.voices.get, rt.settings.tts_threads)

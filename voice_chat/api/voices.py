@@ -204,18 +204,13 @@ async def delete_voice(request: Request, voice_id: str) -> Response:
         rt, store = runtime(request), lab(request).store
         force = _flag(request, "force")
         try:
-            engine: str | None = (await asyncio.to_thread(_get_spec, request, voice_id)).engine
+            await asyncio.to_thread(_get_spec, request, voice_id)
         except VoiceError as exc:
-            if exc.code != "invalid_voice":
+            if exc.code != "invalid_voice":  # a damaged voice file can still be deleted
                 raise
-            engine = None  # a damaged voice file can still be deleted
         users = await asyncio.to_thread(_remove, rt, store, voice_id, force)
         for vid in [voice_id, *(u.removeprefix("voice:") for u in users if u.startswith("voice:"))]:
             rt.forget_voice(vid)
-        if engine in ("piper", None):  # load_piper caches by path: a new voice may reuse it
-            from voice_chat.engines.tts_piper import load_piper
-
-            load_piper.cache_clear()
         return JSONResponse({"id": voice_id, "deleted": True, "was_used_by": users})
 
     return await _guard(run)

@@ -35,9 +35,18 @@ def resolve_piper(model: str, config: str | None = None) -> tuple[Path, Path]:
     return onnx, cfg
 
 
-@functools.lru_cache(maxsize=16)
 def load_piper(onnx: Path, cfg: Path, threads: int = 1) -> object:
-    """Load a Piper voice once; shared by all voices and sessions that use this file."""
+    """Load a Piper voice once; shared by all voices and sessions that use this file.
+
+    The cache key includes the files' size and modification time, so a voice registered
+    again under the same path is loaded afresh.
+    """
+    a, b = onnx.stat(), cfg.stat()
+    return _load_piper(onnx, cfg, threads, (a.st_size, a.st_mtime_ns, b.st_size, b.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=16)
+def _load_piper(onnx: Path, cfg: Path, threads: int, stamp: tuple[int, ...]) -> object:
     import onnxruntime
     from piper import PiperVoice
     from piper.config import PiperConfig

@@ -175,10 +175,10 @@ class FreshPiper:
         from piper import SynthesisConfig
 
         from voice_chat.engines.base import EngineError
-        from voice_chat.engines.tts_piper import load_piper
+        from voice_chat.engines.tts_piper import _load_piper
 
         try:
-            self._voice = load_piper.__wrapped__(onnx, cfg, 1)
+            self._voice = _load_piper.__wrapped__(onnx, cfg, 1, ())
         except EngineError as exc:
             raise VoiceError("invalid_model", str(exc)) from exc
         except Exception as exc:
