@@ -285,11 +285,17 @@ function renderCards() {
         type: "button",
         className: "card",
         dataset: { id: ch.id },
-        "aria-label": `Talk to ${name}${ch.description ? ": " + ch.description : ""}`,
         onclick: () => startCall(ch),
       },
       av,
-      el("span", { className: "card-body" }, el("span", { className: "card-name", text: name }), el("span", { className: "card-desc", text: ch.description || "" })),
+      // The accessible name is the visible text, after a hidden "Talk to".
+      el(
+        "span",
+        { className: "card-body" },
+        el("span", { className: "sr-only", text: "Talk to " }),
+        el("span", { className: "card-name", text: name }),
+        el("span", { className: "card-desc", text: ch.description || "" }),
+      ),
     );
     const cta = el("span", { className: "card-cta", "aria-hidden": "true" });
     cta.innerHTML = ICON_TALK;
