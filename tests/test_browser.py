@@ -53,12 +53,17 @@ def speech_wav(path: Path, text: str, lead_s: float, tail_s: float) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``$VOICE_CHAT_SCREENSHOTS`` when set (e.g. ``docs/screenshots``), else a temporary folder."""
     target = os.environ.get("VOICE_CHAT_SCREENSHOTS")
     path = Path(target) if target else tmp_path_factory.mktemp("screenshots")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return screenshot_dir(tmp_path_factory)
 
 
 @contextmanager

@@ -19,9 +19,14 @@ import httpx
 import numpy as np
 import pytest
 from speech import espeak
-from test_browser import browser_page, shots, vc, wait_vc  # noqa: F401 - shots is a fixture
+from test_browser import browser_page, screenshot_dir, vc, wait_vc
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return screenshot_dir(tmp_path_factory)
 
 
 # ----------------------------------------------------------------- files
@@ -82,8 +87,18 @@ def charx_card(path: Path, name: str) -> Path:
             "tags": ["test"],
             "extensions": {},
             "assets": [
-                {"type": "icon", "uri": "embeded://assets/icon/main.png", "name": "main", "ext": "png"},
-                {"type": "voice", "uri": "embeded://assets/voice/hello.wav", "name": "hello", "ext": "wav"},
+                {
+                    "type": "icon",
+                    "uri": "embeded://assets/icon/main.png",
+                    "name": "main",
+                    "ext": "png",
+                },
+                {
+                    "type": "voice",
+                    "uri": "embeded://assets/voice/hello.wav",
+                    "name": "hello",
+                    "ext": "wav",
+                },
             ],
         },
     }
@@ -150,7 +165,9 @@ def test_import_card_by_file_input(live_server, shots: Path, tmp_path: Path) -> 
 
         # "Make a voice from this sample": the lab opens on the clip with the sample loaded.
         offer.click()
-        wait_vc(page, "vc.lab.open && vc.lab.tab === 'clip' && vc.lab.clip && vc.lab.clip.bytes > 0", 15)
+        wait_vc(
+            page, "vc.lab.open && vc.lab.tab === 'clip' && vc.lab.clip && vc.lab.clip.bytes > 0", 15
+        )
         assert page.is_visible("#clip-audio")
         assert name in page.input_value("#clip-name")
         page.click("#clip-save")
@@ -192,7 +209,9 @@ def test_resumed_conversation_shows_earlier_turns(live_server, shots: Path, tmp_
         conv = vc(page, "vc.session.conversation")
         assert conv["resumed"] is True
         assert any("Seagull" in t["text"] for t in conv["turns"] if t["role"] == "user")
-        earlier = wait_vc(page, "vc.transcript().filter(m => m.earlier).length >= 3 && vc.transcript()", 5)
+        earlier = wait_vc(
+            page, "vc.transcript().filter(m => m.earlier).length >= 3 && vc.transcript()", 5
+        )
         assert [m["text"] for m in earlier if m["earlier"]][-3:] == [m["text"] for m in said][-3:]
         assert page.is_visible(".divider-earlier")
         page.wait_for_timeout(1500)
@@ -242,12 +261,18 @@ def test_voice_lab(live_server, shots: Path) -> None:
         wait_vc(page, "vc.lab.previewsPlayed >= 1", 30)
         last = vc(page, "vc.lab.lastPreview")
         assert last["voice"] == first and last["riff"] and last["bytes"] > 1000
-        assert last["contentType"].startswith("audio/wav") or last["contentType"].startswith("audio/x-wav")
+        assert last["contentType"].startswith("audio/wav") or last["contentType"].startswith(
+            "audio/x-wav"
+        )
 
         # Tune: keyboard on the sliders; instant preview if the server has it.
         page.click("#lab-tab-tune")
         page.select_option("#tune-base", first)
-        for slider, key, n in (("#tune-pitch", "ArrowRight", 8), ("#tune-formant", "ArrowRight", 8), ("#tune-expr", "ArrowRight", 6)):
+        for slider, key, n in (
+            ("#tune-pitch", "ArrowRight", 8),
+            ("#tune-formant", "ArrowRight", 8),
+            ("#tune-expr", "ArrowRight", 6),
+        ):
             page.focus(slider)
             for _ in range(n):
                 page.keyboard.press(key)

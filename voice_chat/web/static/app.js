@@ -554,8 +554,7 @@ async function reconnectNow() {
   if (!ch) return;
   await dropConnection();
   if (app.character !== ch) return;
-  addNote("Reconnecting…");
-  app.reconnect.attempt = 0;
+  app.reconnect.attempt = 1; // session.created then notes "Reconnected. The conversation goes on."
   connect();
 }
 
