@@ -33,6 +33,7 @@ export const labStats = {
   instantPreviews: 0, // unsaved-voice previews (POST /v1/voices/preview)
   instantPreview: "unknown", // unknown | available | unavailable
   lastPreview: null, // {voice, status, contentType, bytes, riff}
+  clip: null, // the loaded reference clip: {name, bytes, seconds, source}
   registrations: [], // voice JSON answers of POST /v1/voices
   assignments: [], // {character, voice}
   deletions: [],
