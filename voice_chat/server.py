@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from voice_chat.api import characters, conversations, voice_preview, voices
 from voice_chat.characters import CharacterError
 from voice_chat.metrics import SESSIONS, render
+from voice_chat.protocol import error_event
 from voice_chat.runtime import Runtime
 from voice_chat.session import RealtimeSession
 from voice_chat.settings import Settings
@@ -84,57 +85,32 @@ async def _load(rt: Runtime) -> None:
         log.error("model loading failed", error=str(exc))
 
 
+async def _refuse(ws: WebSocket, code: str, message: str, close_code: int) -> None:
+    """Tell the client why, then close: the session cannot start."""
+    await ws.send_json(error_event(code, message))
+    await ws.close(code=close_code, reason=code)
+
+
 async def _realtime(rt: Runtime, ws: WebSocket) -> None:
     await ws.accept()
     settings = rt.settings
     query = dict(ws.query_params)
     if not rt.ready:
-        await ws.send_json(
-            {
-                "type": "error",
-                "error": {
-                    "code": "not_ready",
-                    "message": "models are still loading; retry shortly",
-                },
-            }
-        )
-        await ws.close(code=1013, reason="models loading")
-        return
+        return await _refuse(ws, "not_ready", "models are still loading; retry shortly", 1013)
     if rt.sessions >= settings.max_sessions:
-        await ws.send_json(
-            {
-                "type": "error",
-                "error": {
-                    "code": "too_many_sessions",
-                    "message": f"the server holds its limit of {settings.max_sessions} sessions",
-                },
-            }
-        )
-        await ws.close(code=1013, reason="too many sessions")
-        return
-    character_id = query.get("character") or settings.default_character
+        limit = f"the server holds its limit of {settings.max_sessions} sessions"
+        return await _refuse(ws, "too_many_sessions", limit, 1013)
     try:
-        character = rt.characters.get(character_id)
+        character = rt.characters.get(query.get("character") or settings.default_character)
     except CharacterError as exc:
-        await ws.send_json({"type": "error", "error": {"code": exc.code, "message": str(exc)}})
-        await ws.close(code=1008, reason=exc.code)
-        return
+        return await _refuse(ws, exc.code, str(exc), 1008)
     try:
         rate = int(query.get("input_sample_rate", "16000"))
         if not 8000 <= rate <= 48000:
             raise ValueError
     except ValueError:
-        await ws.send_json(
-            {
-                "type": "error",
-                "error": {
-                    "code": "invalid_event",
-                    "message": "input_sample_rate must be an integer from 8000 to 48000",
-                },
-            }
-        )
-        await ws.close(code=1008, reason="invalid input_sample_rate")
-        return
+        bad_rate = "input_sample_rate must be an integer from 8000 to 48000"
+        return await _refuse(ws, "invalid_event", bad_rate, 1008)
     await rt.prepare_voice(character.voice)
     rt.sessions += 1
     SESSIONS.inc()
