@@ -21,9 +21,13 @@ def client(tmp_path_factory: pytest.TempPathFactory):
         yield c
 
 
+# Long enough that Joe's random prosody (Piper's noise scale) averages out in the median.
+TEXT = "Hello there, this is a test of my voice. I like long walks by the sea in the evening."
+
+
 def _f0(client: TestClient, params: dict) -> float:
     r = client.post("/v1/voices/preview", json={"kind": "derived", "params": params,
-                                                "text": "Hello there, this is a test of my voice."})
+                                                "text": TEXT})
     assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
     audio, rate = read_wav(r.content)
     assert len(audio) / rate > 1.0 and np.isfinite(audio).all()
@@ -31,9 +35,11 @@ def _f0(client: TestClient, params: dict) -> float:
 
 
 def test_preview_moves_pitch_and_stores_nothing(client: TestClient, tmp_path: Path) -> None:
-    base = _f0(client, {"base": "joe"})
-    up = _f0(client, {"base": "joe", "pitch_semitones": 5})
-    assert abs(up / base - 2 ** (5 / 12)) < 0.08
+    # Joe's prosody is random from one synthesis to the next (about +-7 % in median pitch), so
+    # compare the median of three previews each.
+    base = float(np.median([_f0(client, {"base": "joe"}) for _ in range(3)]))
+    up = float(np.median([_f0(client, {"base": "joe", "pitch_semitones": 5}) for _ in range(3)]))
+    assert abs(up / base - 2 ** (5 / 12)) < 0.1  # 1.335 +- 7.5 %
     voices = client.get("/v1/voices").json()["voices"]
     assert "preview" not in {v["id"] for v in voices}
 
