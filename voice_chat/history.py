@@ -167,10 +167,10 @@ class ConversationMemory:
         return await asyncio.wrap_future(self.submit(fn))
 
     # --- sessions
-    def open_conversation(
+    async def open_conversation(
         self, user_id: str, character_id: str, outbox: Outbox
     ) -> StoredConversation:
-        """Load the conversation (blocks at most LOAD_TIMEOUT_S, normally a few ms)."""
+        """Load the conversation: normally a few ms, at most LOAD_TIMEOUT_S, never blocking."""
         conv = StoredConversation(self, user_id, character_id)
         conv.report = self._reporter(outbox)
         if not USER_ID.match(user_id):
@@ -179,8 +179,8 @@ class ConversationMemory:
             )
             return conv
         try:
-            messages = self.submit(lambda s: s.history(user_id, character_id, limit=CACHED_TURNS))
-            conv.load(messages.result(timeout=LOAD_TIMEOUT_S))
+            loading = self.submit(lambda s: s.history(user_id, character_id, limit=CACHED_TURNS))
+            conv.load(await asyncio.wait_for(asyncio.wrap_future(loading), LOAD_TIMEOUT_S))
         except MemoryStoreError as exc:
             conv.pending.append((UNAVAILABLE, f"conversation memory is unavailable: {exc}"))
         except TimeoutError:
@@ -267,6 +267,6 @@ async def start_conversation(session: RealtimeSession, *, pinned: bool = True) -
 async def switch_user(session: RealtimeSession) -> None:
     """A ``session.update`` changed the user id: continue that user's conversation."""
     await session.pipeline.interrupt()
-    session.pipeline.conversation = session._conversation(session.pipeline.character)
+    session.pipeline.conversation = await session._conversation(session.pipeline.character)
     await session.outbox.event({"type": "session.updated", "session": session.describe()})
     await start_conversation(session, pinned=False)

@@ -69,6 +69,7 @@ class Runtime:
         self.llm: ChatModel | None = None
         self._synths: dict[str, Synthesizer] = {}
         self._synth_lock = threading.Lock()
+        self._broken: set[str] = set()  # voices that failed to load
         self.stt_pool = ThreadPoolExecutor(settings.stt_workers, thread_name_prefix="stt")
         self.tts_pool = ThreadPoolExecutor(settings.tts_workers, thread_name_prefix="tts")
         self.ready = False
@@ -97,13 +98,14 @@ class Runtime:
 
     def voice_for(self, voice_id: str | None) -> str:
         """The voice to use: the one asked for if it loads, else the default (logged)."""
-        if not voice_id:
+        if not voice_id or voice_id in self._broken:
             return self.settings.default_voice
         try:
             self.synthesizer(voice_id)
             return voice_id
         except Exception as exc:  # noqa: BLE001 - a broken voice must not break the call
             log.warning("voice unavailable, using default", voice=voice_id, error=str(exc))
+            self._broken.add(voice_id)  # not tried again until the voice changes
             return self.settings.default_voice
 
     async def prepare_voice(self, voice_id: str | None) -> str:
@@ -112,6 +114,7 @@ class Runtime:
     def forget_voice(self, voice_id: str) -> None:
         with self._synth_lock:
             self._synths.pop(voice_id, None)
+            self._broken.discard(voice_id)
 
     def llm_budget(self) -> int:
         """Prompt tokens available: the model's context less room for the reply."""

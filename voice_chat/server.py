@@ -111,13 +111,10 @@ async def _realtime(rt: Runtime, ws: WebSocket) -> None:
     except ValueError:
         bad_rate = "input_sample_rate must be an integer from 8000 to 48000"
         return await _refuse(ws, "invalid_event", bad_rate, 1008)
-    await rt.prepare_voice(character.voice)
     rt.sessions += 1
     SESSIONS.inc()
     try:
-        session = RealtimeSession(rt, ws, character, query)
-        session.input_rate = rate
-        session.pipeline.set_input_rate(rate)
+        session = await RealtimeSession.open(rt, ws, character, query, input_rate=rate)
         await session.run()
     finally:
         rt.sessions -= 1

@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 import structlog
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from voice_chat.audio import MODEL_RATE
 from voice_chat.characters import Character, CharacterError
@@ -89,30 +89,50 @@ class AudioRateGuard:
 
 class RealtimeSession:
     def __init__(
-        self, runtime: Runtime, ws: WebSocket, character: Character, query: dict[str, str]
+        self,
+        runtime: Runtime,
+        ws: WebSocket,
+        character: Character,
+        query: dict[str, str],
+        input_rate: int = MODEL_RATE,
     ):
+        """Use :meth:`open`, which also loads the conversation."""
         self.runtime = runtime
         self.ws = ws
         self.outbox = WebSocketOutbox(ws)
         self.id = "sess_" + uuid.uuid4().hex[:12]
         self.user_id = query.get("user") or "anonymous"
         self.user_name = query.get("user_name") or "User"
-        self.input_rate = MODEL_RATE
+        self.input_rate = input_rate
         self.output_rate: int | None = None
         self.manual = query.get("turn_detection") == "manual"
         self.guard = AudioRateGuard(runtime.settings.max_audio_speed)
-        self.pipeline = self._new_pipeline(character)
         self.log = log.bind(session=self.id, character=character.id)
+        self.pipeline: Pipeline
 
-    def _conversation(self, character: Character) -> Conversation:
-        return self.runtime.store.open_conversation(self.user_id, character.id, self.outbox)
+    @classmethod
+    async def open(
+        cls,
+        runtime: Runtime,
+        ws: WebSocket,
+        character: Character,
+        query: dict[str, str],
+        input_rate: int = MODEL_RATE,
+    ) -> RealtimeSession:
+        session = cls(runtime, ws, character, query, input_rate)
+        session.pipeline = await session._new_pipeline(character)
+        return session
 
-    def _new_pipeline(self, character: Character) -> Pipeline:
+    async def _conversation(self, character: Character) -> Conversation:
+        return await self.runtime.store.open_conversation(self.user_id, character.id, self.outbox)
+
+    async def _new_pipeline(self, character: Character) -> Pipeline:
+        await self.runtime.prepare_voice(character.voice)  # loads off the event loop
         return Pipeline(
             self.runtime,
             self.outbox,
             character,
-            self._conversation(character),
+            await self._conversation(character),
             user_name=self.user_name,
             input_rate=self.input_rate,
             output_rate=self.output_rate,
@@ -246,7 +266,7 @@ class RealtimeSession:
                 await self.outbox.error(exc.code, str(exc))
                 return
             await self.pipeline.close()
-            self.pipeline = self._new_pipeline(character)
+            self.pipeline = await self._new_pipeline(character)
             await self.outbox.event({"type": "session.updated", "session": self.describe()})
             await start_conversation(self, pinned=False)
             return
@@ -254,7 +274,3 @@ class RealtimeSession:
             await switch_user(self)
             return
         await self.outbox.event({"type": "session.updated", "session": self.describe()})
-
-    @property
-    def open(self) -> bool:
-        return self.ws.client_state == WebSocketState.CONNECTED
