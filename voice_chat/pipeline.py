@@ -103,7 +103,7 @@ class Pipeline:
             await self._on_turn(event)
         if (
             self.detector.in_speech
-            and len(self.detector.utterance()) > self.runtime.settings.max_utterance_s * MODEL_RATE
+            and self.detector.utterance_samples > self.runtime.settings.max_utterance_s * MODEL_RATE
         ):
             await self.outbox.error("utterance_too_long", "turn longer than max_utterance_s; ended")
             now = self.detector.now_ms

@@ -63,6 +63,11 @@ class TurnDetector:
     def utterance(self) -> np.ndarray:
         return np.concatenate(self._frames) if self._frames else np.zeros(0, np.float32)
 
+    @property
+    def utterance_samples(self) -> int:
+        """Length of :meth:`utterance` without building it (frames are all FRAME long)."""
+        return len(self._frames) * FRAME
+
     def clear_utterance(self) -> None:
         self._frames = []
 
