@@ -162,6 +162,10 @@ async def barge_in_run(server: LiveServer, trials: int) -> list[dict[str, float]
             last_audio = max((r.t for r in rt.log[idx:end_idx] if r.audio), default=t_speech)
             await send
             await rt.wait_for("response.done", timeout=60, since=end_idx + 1)
+            if done.event["response"]["status"] != "cancelled" or done.t < t_speech:
+                print("  barge-in: the reply ended before the user spoke; trial not counted")
+                await asyncio.sleep(1.0)
+                continue
             out.append(
                 {
                     "status": done.event["response"]["status"],

@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     # --- turn detection
     vad_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     silence_duration_ms: int = Field(300, ge=100, le=5000)
-    speculative_ms: int = Field(80, ge=0, le=5000)
+    speculative_ms: int = Field(64, ge=0, le=5000)
 
     # --- limits
     max_sessions: int = Field(16, ge=1, le=10000)

@@ -16,6 +16,8 @@ import numpy as np
 from voice_chat import dsp
 from voice_chat.engines.base import Synthesizer
 
+SHORT_CHUNK_S = 1.5
+
 
 class DerivedSynth:
     def __init__(
@@ -36,11 +38,14 @@ class DerivedSynth:
 
     def synthesize(self, text: str) -> Iterator[np.ndarray]:
         for chunk in self.base.synthesize(text):
+            # A short chunk is usually a reply's first words, where every millisecond is
+            # heard as latency: a 10 ms frame period halves the WORLD cost there.
+            short = len(chunk) < SHORT_CHUNK_S * self.sample_rate
             yield dsp.world_transform(
                 chunk,
                 self.sample_rate,
                 pitch_semitones=self.pitch_semitones,
                 formant_shift=self.formant_shift,
                 expressiveness=self.expressiveness,
-                frame_period=self.frame_period,
+                frame_period=max(self.frame_period, 10.0) if short else self.frame_period,
             )
