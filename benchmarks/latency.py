@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from voice_chat.launcher import LiveServer, start_server
-from voice_chat.rtclient import RealtimeClient
-from voice_chat.synthspeech import espeak, trim
+from voice_chat.audio.synthspeech import espeak, trim
+from voice_chat.client.launcher import LiveServer, start_server
+from voice_chat.client.rtclient import RealtimeClient
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPTS = [

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from voice_chat import dsp
+from voice_chat.audio import dsp
 from voice_chat.engines.tts import build_synthesizer, flatten
+from voice_chat.engines.voices import VoiceRegistry
 from voice_chat.voicelab import similarity
-from voice_chat.voices import VoiceRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
 SET_A = [

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from voice_chat.launcher import LiveServer, free_port, start_server
+from voice_chat.client.launcher import LiveServer, free_port, start_server
 
 __all__ = ["LiveServer", "free_port", "start_server", "stop_server"]
 

@@ -1,5 +1,5 @@
-"""Test speech: see :mod:`voice_chat.synthspeech`."""
+"""Test speech: see :mod:`voice_chat.audio.synthspeech`."""
 
-from voice_chat.synthspeech import espeak, trim
+from voice_chat.audio.synthspeech import espeak, trim
 
 __all__ = ["espeak", "trim"]

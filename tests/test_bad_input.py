@@ -11,7 +11,7 @@ import pytest
 import websockets
 from speech import espeak
 
-from voice_chat.rtclient import RealtimeClient
+from voice_chat.client.rtclient import RealtimeClient
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import pytest
 
 from voice_chat.cards import CardError, export_card, load_card
 from voice_chat.cards.library import slugify
-from voice_chat.characters import CharacterError, CharacterRegistry
+from voice_chat.characters.registry import CharacterError, CharacterRegistry
 from voice_chat.settings import REPO_ROOT
 
 
@@ -114,8 +114,8 @@ def test_a_broken_user_card_does_not_hide_the_others(registry: CharacterRegistry
 
 
 def test_prompt_keeps_the_persona_and_the_newest_turns(registry: CharacterRegistry) -> None:
-    from voice_chat.conversation import Turn
-    from voice_chat.prompting import build_messages
+    from voice_chat.pipeline.conversation import Turn
+    from voice_chat.pipeline.prompting import build_messages
 
     turns = [
         Turn(i, "user" if i % 2 else "assistant", f"message {i} " + "word " * 40)

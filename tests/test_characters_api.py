@@ -25,8 +25,8 @@ import pytest
 from rawhttp import raw_request
 from speech import espeak
 
-from voice_chat.launcher import ROOT
-from voice_chat.rtclient import RealtimeClient
+from voice_chat.client.launcher import ROOT
+from voice_chat.client.rtclient import RealtimeClient
 
 pytestmark = pytest.mark.slow
 EXT = {"x_tool": {"rating": 5, "nested": [1, {"a": "b"}]}, "depth_prompt": {"depth": 4}}

@@ -30,8 +30,8 @@ TTS = pytest.importorskip(
 
 from voice_chat.engines.base import EngineError  # noqa: E402
 from voice_chat.engines.tts import build_synthesizer  # noqa: E402
+from voice_chat.engines.voices import VoiceSpec  # noqa: E402
 from voice_chat.voicelab import VoiceStore  # noqa: E402
-from voice_chat.voices import VoiceSpec  # noqa: E402
 
 pytestmark = pytest.mark.coqui
 SHIPPED = Path(__file__).resolve().parent.parent / "voices"
@@ -134,7 +134,7 @@ def test_clip_with_a_cloning_model_gives_a_coqui_voice(
     """Plumbing only: the tiny VITS stands in for XTTS/YourTTS (it ignores ``speaker_wav``)."""
     from speech import espeak
 
-    from voice_chat.audio import wav_bytes
+    from voice_chat.audio.pcm import wav_bytes
 
     model, _ = tiny_vits
     store = VoiceStore(tmp_path, SHIPPED, clone_model=str(model))

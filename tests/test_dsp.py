@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voice_chat import dsp
+from voice_chat.audio import dsp
 
 RATE = 22050
 FORMANTS = ((700.0, 120.0), (1200.0, 150.0), (2600.0, 250.0))

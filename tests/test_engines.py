@@ -13,7 +13,7 @@ from voice_chat.engines.llm_llama import LlamaChat, resolve_gguf
 from voice_chat.engines.qwen_parts import join_qwen_model
 from voice_chat.engines.stt_whisper import WhisperSTT, collapse_repeats, resolve_model
 from voice_chat.engines.tts_piper import PiperSynth, resolve_piper
-from voice_chat.server import create_app
+from voice_chat.server.app import create_app
 from voice_chat.settings import Settings
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import websockets
 
-from voice_chat.launcher import ROOT, free_port
+from voice_chat.client.launcher import ROOT, free_port
 
 pytestmark = pytest.mark.slow
 

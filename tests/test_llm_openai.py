@@ -12,10 +12,10 @@ import httpx
 import pytest
 from conftest import free_port, start_server, stop_server
 
+from voice_chat.client.rtclient import RealtimeClient
 from voice_chat.engines.base import EngineError, GenerationOptions
 from voice_chat.engines.llm_llama import resolve_gguf
 from voice_chat.engines.llm_openai import OpenAIChat
-from voice_chat.rtclient import RealtimeClient
 
 pytestmark = pytest.mark.slow
 

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from voice_chat.history import ConversationMemory
-from voice_chat.launcher import start_server
+from voice_chat.client.launcher import start_server
+from voice_chat.client.rtclient import RealtimeClient
 from voice_chat.memory import MemoryStoreError
-from voice_chat.rtclient import RealtimeClient
+from voice_chat.memory.conversations import ConversationMemory
 
 slow = pytest.mark.slow
 SHORT = {"VOICE_CHAT_MAX_REPLY_SENTENCES": "1", "VOICE_CHAT_MAX_REPLY_TOKENS": "24"}
@@ -269,18 +269,18 @@ async def settle(memory: ConversationMemory) -> None:
 
 async def test_turns_are_written_through_in_order(tmp_path: Path) -> None:
     memory, out = ConversationMemory(f"sqlite:///{tmp_path / 'm.db'}"), Outbox()
-    conv = await memory.open_conversation("u1", "c1", out)
+    conv = await memory.open_conversation("u1", "c1", out.error)
     assert conv.saving and not conv.resumed
     conv.add("assistant", "Hello there, how are you?")
     user = conv.add("user", "Fine thanks.")
     reply = conv.add("assistant", "Great to hear. Tell me more.")
     conv.update(reply, "Great to hear.")  # barge-in: only what was heard
     conv.remove(user)  # a user turn transcribed again
-    (await memory.open_conversation("u2", "c1", out)).add("user", "Someone else.")
+    (await memory.open_conversation("u2", "c1", out.error)).add("user", "Someone else.")
     expected = [("assistant", "Hello there, how are you?"), ("assistant", "Great to hear.")]
     got = await memory.conversation("u1", "c1")
     assert [(m["role"], m["text"]) for m in got["messages"]] == expected
-    again = await memory.open_conversation("u1", "c1", out)
+    again = await memory.open_conversation("u1", "c1", out.error)
     assert again.resumed and [(t.role, t.text) for t in again.turns()] == expected
     assert await memory.reset("u1", "c1") == 2
     assert conv.turns() == [] and again.turns() == []  # live sessions forget too
@@ -295,7 +295,7 @@ async def test_unusable_database_keeps_sessions_going(tmp_path: Path) -> None:
     db = tmp_path / "bad.db"
     db.write_bytes(b"garbage" * 500)
     memory, out = ConversationMemory(f"sqlite:///{db}"), Outbox()
-    conv = await memory.open_conversation("u", "c", out)
+    conv = await memory.open_conversation("u", "c", out.error)
     assert conv.pending[0][0] == "memory_unavailable" and not conv.saving
     conv.add("user", "hi")
     assert [t.text for t in conv.turns()] == ["hi"]
@@ -307,7 +307,7 @@ async def test_unusable_database_keeps_sessions_going(tmp_path: Path) -> None:
 
 async def test_a_failed_write_is_reported_once(tmp_path: Path) -> None:
     memory, out = ConversationMemory(f"sqlite:///{tmp_path / 'm.db'}"), Outbox()
-    conv = await memory.open_conversation("u", "c", out)
+    conv = await memory.open_conversation("u", "c", out.error)
     conv.add("user", "saved")
     await memory.call(lambda store: store.close())  # the database goes away mid-session
     conv.add("assistant", "not saved")

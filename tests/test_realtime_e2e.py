@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from speech import espeak
 
-from voice_chat.audio import pcm16_to_float, resample
-from voice_chat.rtclient import RealtimeClient
+from voice_chat.audio.pcm import pcm16_to_float, resample
+from voice_chat.client.rtclient import RealtimeClient
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from speech import espeak, trim
 
-from voice_chat.turns import TurnDetector
+from voice_chat.pipeline.turns import TurnDetector
 
 
 def run(detector: TurnDetector, audio: np.ndarray) -> list[tuple[str, int]]:

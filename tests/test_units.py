@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voice_chat.audio import StreamResampler, float_to_pcm16, pcm16_to_float, resample
-from voice_chat.characters import Character
-from voice_chat.chunking import Chunker, clean_for_speech
-from voice_chat.conversation import Turn
-from voice_chat.prompting import build_messages
-from voice_chat.protocol import ProtocolError, SessionUpdate, Truncate, parse_client_event
-from voice_chat.response import Reply, Segment
+from voice_chat.audio.pcm import StreamResampler, float_to_pcm16, pcm16_to_float, resample
+from voice_chat.characters.registry import Character
+from voice_chat.pipeline.chunking import Chunker, clean_for_speech
+from voice_chat.pipeline.conversation import Turn
+from voice_chat.pipeline.prompting import build_messages
+from voice_chat.pipeline.reply import Reply, Segment
+from voice_chat.server.protocol import ProtocolError, SessionUpdate, Truncate, parse_client_event
 
 
 def chunks_of(text: str, step: int = 3, **kw: int) -> list[str]:

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from speech import espeak
 
-from voice_chat.audio import wav_bytes
+from voice_chat.audio.pcm import wav_bytes
 from voice_chat.engines.tts import build_synthesizer
+from voice_chat.engines.voices import VoiceError
 from voice_chat.voicelab import VoiceStore, limits, similarity
-from voice_chat.voices import VoiceError
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "voices"

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voice_chat import dsp
+from voice_chat.audio import dsp
 from voice_chat.engines.base import EngineError
 from voice_chat.engines.tts import build_synthesizer, flatten
 from voice_chat.engines.tts_derived import DerivedSynth
 from voice_chat.engines.tts_kokoro import ipa_to_kokoro, phonemize_english, style_array
-from voice_chat.voices import VoiceError, VoiceRegistry, VoiceSpec
+from voice_chat.engines.voices import VoiceError, VoiceRegistry, VoiceSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "voices"

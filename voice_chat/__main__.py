@@ -1,3 +1,3 @@
-from voice_chat.cli import main
+from voice_chat.cli.main import main
 
 raise SystemExit(main())

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     stt_workers: int = Field(1, ge=1, le=16)
     tts_workers: int = Field(1, ge=1, le=16)
 
+    @property
+    def database(self) -> str:
+        """The conversation store's URL: ``database_url``, else SQLite in the data directory."""
+        return self.database_url or f"sqlite:///{self.data / 'voice_chat.db'}"
+
     @field_validator("stt_language")
     @classmethod
     def _empty_language_is_auto(cls, v: str | None) -> str | None:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 
 from voice_chat.engines.base import EngineError, Synthesizer
-from voice_chat.voices import VoiceError, VoiceSpec
+from voice_chat.engines.voices import VoiceError, VoiceSpec
 
 Resolver = Callable[[str], VoiceSpec]
 MAX_DERIVATION_DEPTH = 4

@@ -1,4 +1,4 @@
-"""Derived voices: another voice's output re-voiced with the WORLD vocoder (``voice_chat.dsp``).
+"""Derived voices: another voice re-voiced with the WORLD vocoder (``voice_chat.audio.dsp``).
 
 ``engine: "derived"`` with ``base`` (a voice id), ``pitch_semitones``, ``formant_shift``
 (timbre), ``expressiveness`` (intonation range) and ``speed`` (passed to the base engine,
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from voice_chat import dsp
+from voice_chat.audio import dsp
 from voice_chat.engines.base import Synthesizer
 
 SHORT_CHUNK_S = 1.5

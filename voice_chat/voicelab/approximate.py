@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from voice_chat import dsp
+from voice_chat.audio import dsp
 from voice_chat.engines.tts import build_synthesizer
+from voice_chat.engines.voices import VoiceError, VoiceSpec
 from voice_chat.voicelab import similarity
 from voice_chat.voicelab.clip import ClipAnalysis
 from voice_chat.voicelab.synth_check import synthesize_all
-from voice_chat.voices import VoiceError, VoiceSpec
 
 REFERENCE_TEXT = (
     "I walked down to the harbour this morning to watch the boats come in. "

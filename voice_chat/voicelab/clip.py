@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from voice_chat import dsp
-from voice_chat.audio import MODEL_RATE, read_wav, resample, rms_dbfs
+from voice_chat.audio import dsp
+from voice_chat.audio.pcm import MODEL_RATE, read_wav, resample, rms_dbfs
+from voice_chat.engines.voices import VoiceError
 from voice_chat.voicelab import limits
-from voice_chat.voices import VoiceError
 
 VAD_THRESHOLD = 0.5
 
@@ -38,7 +38,7 @@ class ClipAnalysis:
 
 def speech_activity(audio: np.ndarray, rate: int) -> tuple[float, float]:
     """(seconds of speech, share of the clip) according to the Silero VAD."""
-    from voice_chat.vad import FRAME, StreamingVAD
+    from voice_chat.audio.vad import FRAME, StreamingVAD
 
     probs = StreamingVAD().process(resample(audio, rate, MODEL_RATE))
     if not probs:

@@ -1,12 +1,12 @@
 """Error codes of voice registration and the HTTP status each maps to.
 
-Every failure is a ``voice_chat.voices.VoiceError(code, message)``; the message says what was
-wrong and what to do. The server maps ``code`` to a status with :data:`HTTP_STATUS`.
+Every failure is a ``voice_chat.engines.voices.VoiceError(code, message)``; the message says
+what was wrong and what to do. The server maps ``code`` to a status with :data:`HTTP_STATUS`.
 """
 
 from __future__ import annotations
 
-from voice_chat.voices import VoiceError
+from voice_chat.engines.voices import VoiceError
 
 HTTP_STATUS: dict[str, int] = {
     "invalid_name": 400,  # empty name, path characters, nothing left after sanitising

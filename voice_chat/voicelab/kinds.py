@@ -10,9 +10,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from voice_chat.engines.base import EngineError, Synthesizer
+from voice_chat.engines.voices import KOKORO_VOICES, VoiceError, VoiceSpec
 from voice_chat.voicelab import limits
 from voice_chat.voicelab.synth_check import test_synthesis
-from voice_chat.voices import KOKORO_VOICES, VoiceError, VoiceSpec
 
 Resolver = Callable[[str], VoiceSpec]
 KINDS = ("piper", "derived", "blend", "kokoro", "clip", "coqui")

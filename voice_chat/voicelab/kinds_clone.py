@@ -6,12 +6,12 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from voice_chat.audio import wav_bytes
+from voice_chat.audio.pcm import wav_bytes
 from voice_chat.engines.base import EngineError
+from voice_chat.engines.voices import VoiceError
 from voice_chat.voicelab import limits
 from voice_chat.voicelab.kinds import Resolver, _with_dsp, make_spec
 from voice_chat.voicelab.synth_check import test_synthesis
-from voice_chat.voices import VoiceError
 
 # Cloning models looked for in the local Coqui cache, best first.
 CLONE_MODELS = (

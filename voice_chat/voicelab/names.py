@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from voice_chat.voices import VOICE_ID, VoiceError
+from voice_chat.engines.voices import VOICE_ID, VoiceError
 
 _FORBIDDEN = ("\x00", "/", "\\", "..")
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from voice_chat.engines.voices import VoiceError
 from voice_chat.voicelab import limits
-from voice_chat.voices import VoiceError
 
 
 def parse_config(data: bytes) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from voice_chat.audio import resample
+from voice_chat.audio.pcm import resample
 
 log = logging.getLogger(__name__)
 RATE = 16000

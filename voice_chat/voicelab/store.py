@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from voice_chat.engines.voices import VoiceError, VoiceRegistry, VoiceSpec, load_voice_file
 from voice_chat.voicelab import kinds, kinds_clone, limits
 from voice_chat.voicelab.names import check_id, clean_name, slugify
-from voice_chat.voices import VoiceError, VoiceRegistry, VoiceSpec, load_voice_file
 
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "voices"
 

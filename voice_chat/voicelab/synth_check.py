@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from voice_chat import dsp
-from voice_chat.audio import rms_dbfs, wav_bytes
+from voice_chat.audio import dsp
+from voice_chat.audio.pcm import rms_dbfs, wav_bytes
 from voice_chat.engines.base import EngineError, Synthesizer
+from voice_chat.engines.voices import VoiceError, VoiceSpec
 from voice_chat.voicelab import limits
-from voice_chat.voices import VoiceError, VoiceSpec
 
 Resolver = Callable[[str], VoiceSpec]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from voice_chat.runtime import Runtime
+from voice_chat.runtime.local import Runtime
 
 
 def runtime(request: Request) -> Runtime:

@@ -12,13 +12,13 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from voice_chat.api.deps import error, runtime
-from voice_chat.audio import wav_bytes
+from voice_chat.audio.pcm import wav_bytes
 from voice_chat.engines.base import EngineError
 from voice_chat.engines.tts import build_synthesizer
+from voice_chat.engines.voices import VoiceError
+from voice_chat.server.api.deps import error, runtime
 from voice_chat.voicelab.errors import status_for
 from voice_chat.voicelab.kinds import check_params, make_spec
-from voice_chat.voices import VoiceError
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
 ENGINES = {"derived": "derived", "blend": "kokoro", "kokoro": "kokoro"}

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from voice_chat.api.deps import error, runtime
-from voice_chat.characters import CHARACTER_ID
-from voice_chat.history import USER_ID
+from voice_chat.characters.registry import CHARACTER_ID
 from voice_chat.memory import MemoryStoreError
+from voice_chat.memory.conversations import USER_ID
+from voice_chat.server.api.deps import error, runtime
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voice_chat.audio import read_wav, resample
+from voice_chat.audio.pcm import read_wav, resample
 
 
 def espeak(text: str, rate: int = 16000, voice: str = "en-us", wpm: int = 160) -> np.ndarray:

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import numpy as np
 import websockets
 
-from voice_chat.audio import float_to_pcm16
+from voice_chat.audio.pcm import float_to_pcm16
 
 
 @dataclass

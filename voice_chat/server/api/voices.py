@@ -3,7 +3,7 @@
 Registration (``POST /v1/voices``) takes a multipart form (``name``, ``kind``, ``params`` as a
 JSON string, ``files``) or, for kinds without files, JSON or a urlencoded form with the same
 keys. File parts are streamed to ``<data>/voices/.staging/<pid>-<hex>-upload/`` under the
-limits of :mod:`voice_chat.api.voice_io`. The voicelab registration (validation, test
+limits of :mod:`voice_chat.server.api.voice_io`. The voicelab registration (validation, test
 synthesis, atomic rename) then runs on a dedicated one-thread pool, so live conversations keep
 the TTS pool. Every failure is ``{"error": {"code", "message"}}`` and stores nothing.
 """
@@ -25,8 +25,12 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from voice_chat.api.deps import error, runtime
-from voice_chat.api.voice_io import (
+from voice_chat.characters.registry import CharacterError
+from voice_chat.engines.base import EngineError
+from voice_chat.engines.voices import VOICE_ID, VoiceError, VoiceSpec
+from voice_chat.runtime.local import Runtime
+from voice_chat.server.api.deps import error, runtime
+from voice_chat.server.api.voice_io import (
     FORM_FIELDS,
     MAX_PREVIEW_TEXT,
     STATUS,
@@ -39,11 +43,7 @@ from voice_chat.api.voice_io import (
     text_field,
     voice_json,
 )
-from voice_chat.characters import CharacterError
-from voice_chat.engines.base import EngineError
-from voice_chat.runtime import Runtime
 from voice_chat.voicelab import VoiceStore, status_for
-from voice_chat.voices import VOICE_ID, VoiceError, VoiceSpec
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
 
@@ -163,7 +163,7 @@ async def preview(request: Request, voice_id: str) -> Response:
     """``{"text": "..."}`` (1-500 characters) said by the voice, as ``audio/wav``."""
 
     async def run() -> Response:
-        from voice_chat.audio import wav_bytes
+        from voice_chat.audio.pcm import wav_bytes
         from voice_chat.voicelab.synth_check import synthesize_all
 
         rt = runtime(request)
@@ -221,7 +221,7 @@ async def assign_voice(request: Request, voice_id: str) -> Response:
     """``{"character": "<id>"}``: the same as ``PUT /v1/characters/{id}`` with ``{"voice"}``."""
 
     async def run() -> Response:
-        from voice_chat.api.characters import character_json
+        from voice_chat.server.api.characters import character_json
 
         rt = runtime(request)
         character_id = (await read_json(request)).get("character")

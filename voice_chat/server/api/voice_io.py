@@ -21,8 +21,8 @@ from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from voice_chat.engines.base import EngineError
+from voice_chat.engines.voices import PATH_FIELDS, VoiceError, VoiceSpec
 from voice_chat.voicelab import limits
-from voice_chat.voices import PATH_FIELDS, VoiceError, VoiceSpec
 
 MAX_PREVIEW_TEXT = 500
 MAX_JSON_BODY = 64 * 1024

@@ -15,6 +15,11 @@ class Turn:
 
 
 class Conversation(Protocol):
+    """The turns of one conversation; a stored one also says whether it was resumed."""
+
+    resumed: bool  # it had turns when the session opened it
+    pending: list[tuple[str, str]]  # (code, message) problems to report once the session is up
+
     def turns(self) -> list[Turn]: ...
     def add(self, role: str, text: str) -> int: ...
     def update(self, turn_id: int, text: str) -> None: ...
@@ -28,6 +33,8 @@ class InMemoryConversation:
 
     def __init__(self) -> None:
         self._turns: list[Turn] = []
+        self.resumed = False
+        self.pending: list[tuple[str, str]] = []
 
     def turns(self) -> list[Turn]:
         return list(self._turns)
@@ -44,3 +51,11 @@ class InMemoryConversation:
 
     def remove(self, turn_id: int) -> None:
         self._turns = [t for t in self._turns if t.id != turn_id]
+
+
+def conversation_info(conv: Conversation, shown: int = 20) -> dict[str, object]:
+    """``session.created.session.conversation``: resumed or not, and the last ``shown`` turns."""
+    return {
+        "resumed": conv.resumed,
+        "turns": [{"role": t.role, "text": t.text} for t in conv.turns()[-shown:]],
+    }

@@ -11,12 +11,12 @@ from typing import TypeVar
 import numpy as np
 import structlog
 
-from voice_chat.characters import CharacterRegistry
+from voice_chat.characters.registry import CharacterRegistry
 from voice_chat.engines.base import ChatModel, EngineError, SpeechToText, Synthesizer
 from voice_chat.engines.tts import build_synthesizer
-from voice_chat.history import ConversationMemory, database_url
+from voice_chat.engines.voices import VoiceRegistry
+from voice_chat.memory.conversations import ConversationMemory
 from voice_chat.settings import Settings
-from voice_chat.voices import VoiceRegistry
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -64,7 +64,7 @@ class Runtime:
         self.settings = settings
         self.characters = CharacterRegistry(settings.characters_dir, settings.data / "characters")
         self.voices = VoiceRegistry(settings.voices_dir, settings.data / "voices")
-        self.store = ConversationMemory(database_url(settings))  # opens in its own thread
+        self.store = ConversationMemory(settings.database)  # opens in its own thread
         self.stt: SpeechToText | None = None
         self.llm: ChatModel | None = None
         self._synths: dict[str, Synthesizer] = {}

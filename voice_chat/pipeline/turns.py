@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from voice_chat.vad import FRAME, StreamingVAD
+from voice_chat.audio.vad import FRAME, StreamingVAD
 
 RATE = 16000
 FRAME_MS = FRAME * 1000 // RATE  # 32

@@ -72,10 +72,10 @@ def _run(args: argparse.Namespace, fn: Callable[[Any, Any], int]) -> int:
     from pydantic import ValidationError
 
     from voice_chat.cards import CardError
-    from voice_chat.characters import CharacterError
+    from voice_chat.characters.registry import CharacterError
+    from voice_chat.engines.voices import VoiceError
     from voice_chat.settings import load_settings
     from voice_chat.voicelab import VoiceStore
-    from voice_chat.voices import VoiceError
 
     try:
         settings = load_settings(data=getattr(args, "data", None))
@@ -95,7 +95,7 @@ def _run(args: argparse.Namespace, fn: Callable[[Any, Any], int]) -> int:
 
 
 def _characters(settings: Any) -> Any:
-    from voice_chat.characters import CharacterRegistry
+    from voice_chat.characters.registry import CharacterRegistry
 
     return CharacterRegistry(settings.characters_dir, settings.data / "characters")
 
@@ -103,7 +103,7 @@ def _characters(settings: Any) -> Any:
 # ------------------------------------------------------------------ list
 def _list(args: argparse.Namespace) -> int:
     def run(settings: Any, store: Any) -> int:
-        from voice_chat.api.voice_io import voice_json
+        from voice_chat.server.api.voice_io import voice_json
 
         voices = [voice_json(v, store.is_shipped(v.id), store.get) for v in store.list()]
         if args.json:
@@ -155,7 +155,7 @@ def build_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
 
 def read_files(paths: list[str]) -> dict[str, bytes]:
     """The files by name, each checked against its size limit before it is read."""
-    from voice_chat.api.voice_io import FILE_LIMITS
+    from voice_chat.server.api.voice_io import FILE_LIMITS
 
     files: dict[str, bytes] = {}
     for raw in paths:
@@ -180,7 +180,7 @@ def _add(args: argparse.Namespace) -> int:
         params = build_params(args.param, args.params_json)
         files = read_files(args.file)
         spec = store.register(args.kind, args.name, files, params, voice_id=args.id)
-        from voice_chat.api.voice_io import voice_json
+        from voice_chat.server.api.voice_io import voice_json
 
         body = voice_json(spec, False, store.get)
         if args.json:
@@ -197,10 +197,10 @@ def _add(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ preview, remove, assign
 def _preview(args: argparse.Namespace) -> int:
     def run(settings: Any, store: Any) -> int:
-        from voice_chat.api.voice_io import MAX_PREVIEW_TEXT
-        from voice_chat.audio import wav_bytes
+        from voice_chat.audio.pcm import wav_bytes
         from voice_chat.engines.base import EngineError
         from voice_chat.engines.tts import build_synthesizer
+        from voice_chat.server.api.voice_io import MAX_PREVIEW_TEXT
         from voice_chat.voicelab import limits
         from voice_chat.voicelab.synth_check import synthesize_all
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from voice_chat.audio import MAX_RATE, MIN_RATE
+from voice_chat.audio.pcm import MAX_RATE, MIN_RATE
 
 
 class ProtocolError(ValueError):

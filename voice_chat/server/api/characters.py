@@ -16,12 +16,12 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from voice_chat.api.deps import error, runtime
 from voice_chat.cards import FILE_EXTENSIONS, MEDIA_TYPES, CardError
 from voice_chat.cards.limits import MAX_CHARX_BYTES
-from voice_chat.characters import Character, CharacterError
+from voice_chat.characters.registry import Character, CharacterError
+from voice_chat.engines.voices import VoiceError
 from voice_chat.memory import MemoryStoreError
-from voice_chat.voices import VoiceError
+from voice_chat.server.api.deps import error, runtime
 
 router = APIRouter(prefix="/v1/characters", tags=["characters"])
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and small fields on top of the file

@@ -37,7 +37,7 @@ class VoiceSpec(BaseModel):
     ) = None
     speed: float = Field(1.0, ge=0.5, le=2.0)
     variation: float | None = Field(None, ge=0.0, le=1.5)
-    # WORLD vocoder changes (voice_chat.dsp), applied to any engine's output
+    # WORLD vocoder changes (voice_chat.audio.dsp), applied to any engine's output
     pitch_semitones: float = Field(0.0, ge=-12.0, le=12.0)
     formant_shift: float = Field(1.0, ge=0.7, le=1.4)
     expressiveness: float = Field(1.0, ge=0.0, le=2.0)

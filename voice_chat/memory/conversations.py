@@ -16,37 +16,28 @@ import itertools
 import re
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
-from voice_chat.cards import CardError, choose_greeting
-from voice_chat.conversation import Turn
-from voice_chat.memory import MemoryStoreError, Message, Store
-from voice_chat.settings import Settings
-
-if TYPE_CHECKING:
-    from voice_chat.response import Outbox
-    from voice_chat.session import RealtimeSession
+from voice_chat.memory.errors import MemoryStoreError
+from voice_chat.memory.store import Message, Store
+from voice_chat.pipeline.conversation import Turn
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+Reporter = Callable[[str, str], Awaitable[None]]
 USER_ID = re.compile(r"^[\w.@-]{1,128}$")
 CACHED_TURNS = 200  # turns a session keeps in memory (far more than an LLM context holds)
-SHOWN_TURNS = 20  # turns sent in session.created
 LOAD_TIMEOUT_S = 3.0
 RETRY_OPEN_S = 5.0
 UNAVAILABLE = "memory_unavailable"
 
 
-def database_url(settings: Settings) -> str:
-    return settings.database_url or f"sqlite:///{settings.data / 'voice_chat.db'}"
-
-
 class StoredConversation:
-    """The :class:`voice_chat.conversation.Conversation` of one (user, character)."""
+    """The :class:`voice_chat.pipeline.conversation.Conversation` of one (user, character)."""
 
     _ids = itertools.count(1)
 
@@ -168,11 +159,14 @@ class ConversationMemory:
 
     # --- sessions
     async def open_conversation(
-        self, user_id: str, character_id: str, outbox: Outbox
+        self, user_id: str, character_id: str, report: Reporter
     ) -> StoredConversation:
-        """Load the conversation: normally a few ms, at most LOAD_TIMEOUT_S, never blocking."""
+        """Load the conversation: normally a few ms, at most LOAD_TIMEOUT_S, never blocking.
+
+        ``report(code, message)`` is awaited on the event loop when a later write fails.
+        """
         conv = StoredConversation(self, user_id, character_id)
-        conv.report = self._reporter(outbox)
+        conv.report = self._reporter(report)
         if not USER_ID.match(user_id):
             conv.pending.append(
                 ("invalid_event", "user id: 1-128 letters, digits or . _ @ -; not saved")
@@ -188,11 +182,11 @@ class ConversationMemory:
         self._live.setdefault((user_id, character_id), weakref.WeakSet()).add(conv)
         return conv
 
-    def _reporter(self, outbox: Outbox) -> Callable[[str, str], None]:
+    def _reporter(self, report_async: Reporter) -> Callable[[str, str], None]:
         loop = asyncio.get_running_loop()
 
         def send(code: str, message: str) -> None:
-            task = loop.create_task(outbox.error(code, message))
+            task = loop.create_task(report_async(code, message))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -228,45 +222,3 @@ class ConversationMemory:
             self._store = None
 
 
-def conversation_info(conv: object) -> dict[str, Any]:
-    """``session.created.session.conversation``: resumed or not, and the last turns."""
-    turns = conv.turns() if hasattr(conv, "turns") else []
-    return {
-        "resumed": bool(getattr(conv, "resumed", False)),
-        "turns": [{"role": t.role, "text": t.text} for t in turns[-SHOWN_TURNS:]],
-    }
-
-
-async def start_conversation(session: RealtimeSession, *, pinned: bool = True) -> None:
-    """After ``session.created``/``updated``: report memory problems, greet a new conversation.
-
-    The greeting is chosen at random among the card's greetings, or pinned with ``?greeting=N``
-    (``pinned``: on connect only). The pipeline stores it as the first assistant turn.
-    """
-    conv = session.pipeline.conversation
-    for code, message in getattr(conv, "pending", []):
-        await session.outbox.error(code, message)
-    if isinstance(conv, StoredConversation):
-        conv.pending = []
-    if conv.turns():
-        return  # resumed: no greeting replay
-    card = session.pipeline.character.card
-    raw = session.ws.query_params.get("greeting") if pinned else None
-    try:
-        index = int(raw) if raw is not None else None
-        greeting = choose_greeting(card, index, user_name=session.user_name)
-    except (ValueError, CardError):
-        await session.outbox.error(
-            "invalid_greeting", f"greeting must be 0 to {len(card.alternate_greetings)}"
-        )
-        greeting = choose_greeting(card, user_name=session.user_name)
-    if greeting is not None:
-        await session.pipeline.greet(greeting.text)
-
-
-async def switch_user(session: RealtimeSession) -> None:
-    """A ``session.update`` changed the user id: continue that user's conversation."""
-    await session.pipeline.interrupt()
-    session.pipeline.conversation = await session._conversation(session.pipeline.character)
-    await session.outbox.event({"type": "session.updated", "session": session.describe()})
-    await start_conversation(session, pinned=False)

@@ -11,12 +11,13 @@ from typing import Any
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from voice_chat.audio import MODEL_RATE
-from voice_chat.characters import Character, CharacterError
-from voice_chat.conversation import Conversation
-from voice_chat.history import conversation_info, start_conversation, switch_user
-from voice_chat.pipeline import Pipeline
-from voice_chat.protocol import (
+from voice_chat.audio.pcm import MODEL_RATE
+from voice_chat.cards import CardError, choose_greeting
+from voice_chat.characters.registry import Character, CharacterError
+from voice_chat.pipeline.conversation import Conversation, conversation_info
+from voice_chat.pipeline.pipeline import Pipeline
+from voice_chat.runtime.local import Runtime
+from voice_chat.server.protocol import (
     Clear,
     Commit,
     ItemCreate,
@@ -27,7 +28,6 @@ from voice_chat.protocol import (
     error_event,
     parse_client_event,
 )
-from voice_chat.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -124,7 +124,8 @@ class RealtimeSession:
         return session
 
     async def _conversation(self, character: Character) -> Conversation:
-        return await self.runtime.store.open_conversation(self.user_id, character.id, self.outbox)
+        store = self.runtime.store
+        return await store.open_conversation(self.user_id, character.id, self.outbox.error)
 
     async def _new_pipeline(self, character: Character) -> Pipeline:
         await self.runtime.prepare_voice(character.voice)  # loads off the event loop
@@ -167,7 +168,7 @@ class RealtimeSession:
     async def run(self) -> None:
         self.log.info("session started", user=self.user_id)
         await self.outbox.event({"type": "session.created", "session": self.describe()})
-        await start_conversation(self)
+        await self._start_conversation()
         try:
             while True:
                 message = await self.ws.receive()
@@ -268,9 +269,42 @@ class RealtimeSession:
             await self.pipeline.close()
             self.pipeline = await self._new_pipeline(character)
             await self.outbox.event({"type": "session.updated", "session": self.describe()})
-            await start_conversation(self, pinned=False)
+            await self._start_conversation(pinned=False)
             return
         if self.user_id != old_user:
-            await switch_user(self)
+            await self._switch_user()
             return
         await self.outbox.event({"type": "session.updated", "session": self.describe()})
+
+    async def _start_conversation(self, *, pinned: bool = True) -> None:
+        """After ``session.created``/``updated``: report memory problems, greet a new conversation.
+
+        The greeting is chosen at random among the card's greetings, or pinned with
+        ``?greeting=N`` (``pinned``: on connect only). The pipeline stores it as the first
+        assistant turn.
+        """
+        conv = self.pipeline.conversation
+        for code, message in conv.pending:
+            await self.outbox.error(code, message)
+        conv.pending = []
+        if conv.turns():
+            return  # resumed: no greeting replay
+        card = self.pipeline.character.card
+        raw = self.ws.query_params.get("greeting") if pinned else None
+        try:
+            index = int(raw) if raw is not None else None
+            greeting = choose_greeting(card, index, user_name=self.user_name)
+        except (ValueError, CardError):
+            await self.outbox.error(
+                "invalid_greeting", f"greeting must be 0 to {len(card.alternate_greetings)}"
+            )
+            greeting = choose_greeting(card, user_name=self.user_name)
+        if greeting is not None:
+            await self.pipeline.greet(greeting.text)
+
+    async def _switch_user(self) -> None:
+        """A ``session.update`` changed the user id: continue that user's conversation."""
+        await self.pipeline.interrupt()
+        self.pipeline.conversation = await self._conversation(self.pipeline.character)
+        await self.outbox.event({"type": "session.updated", "session": self.describe()})
+        await self._start_conversation(pinned=False)

@@ -6,9 +6,9 @@ import random
 from collections.abc import Callable, Sequence
 
 from voice_chat import cards
-from voice_chat.characters import Character
-from voice_chat.conversation import Turn
+from voice_chat.characters.registry import Character
 from voice_chat.engines.base import Message
+from voice_chat.pipeline.conversation import Turn
 
 #: ``budget_tokens`` already leaves room for the reply (``Runtime.llm_budget``); this covers
 #: what per-message costs do not count: BOS and the chat template's generation prompt.

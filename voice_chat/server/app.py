@@ -13,12 +13,12 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from voice_chat.api import characters, conversations, voice_preview, voices
-from voice_chat.characters import CharacterError
+from voice_chat.characters.registry import CharacterError
 from voice_chat.metrics import SESSIONS, render
-from voice_chat.protocol import error_event
-from voice_chat.runtime import Runtime
-from voice_chat.session import RealtimeSession
+from voice_chat.runtime.local import Runtime
+from voice_chat.server.api import characters, conversations, voice_preview, voices
+from voice_chat.server.protocol import error_event
+from voice_chat.server.session import RealtimeSession
 from voice_chat.settings import Settings
 
 log = structlog.get_logger(__name__)

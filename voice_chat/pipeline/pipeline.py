@@ -6,7 +6,7 @@
 (resampled to 16 kHz, then the turn detector). When the user pauses, a reply starts
 *speculatively*: transcription, generation and synthesis run, but nothing is sent until the
 turn really ends; if the user speaks again first, the speculative reply is dropped. A reply
-runs as three tasks joined by queues (see :mod:`voice_chat.response`):
+runs as three tasks joined by queues (see :mod:`voice_chat.pipeline.reply`):
 
     think: STT → prompt → LLM stream → chunker  ──chunks──▶  speak: TTS → PCM frames
                                                                         │
@@ -27,16 +27,16 @@ from typing import Any
 import numpy as np
 import structlog
 
-from voice_chat.audio import MODEL_RATE, StreamResampler, float_to_pcm16, pcm16_to_float
-from voice_chat.characters import Character
-from voice_chat.chunking import Chunker
-from voice_chat.conversation import Conversation, Turn
+from voice_chat.audio.pcm import MODEL_RATE, StreamResampler, float_to_pcm16, pcm16_to_float
+from voice_chat.characters.registry import Character
 from voice_chat.engines.base import GenerationOptions, Synthesizer
 from voice_chat.metrics import observe_reply
-from voice_chat.prompting import build_messages
-from voice_chat.response import END, Outbox, Reply, Segment, new_item_id
-from voice_chat.runtime import Runtime
-from voice_chat.turns import TurnDetector, TurnEvent
+from voice_chat.pipeline.chunking import Chunker
+from voice_chat.pipeline.conversation import Conversation, Turn
+from voice_chat.pipeline.prompting import build_messages
+from voice_chat.pipeline.reply import END, Outbox, Reply, Segment, new_item_id
+from voice_chat.pipeline.turns import TurnDetector, TurnEvent
+from voice_chat.runtime.local import Runtime
 
 log = structlog.get_logger(__name__)
 

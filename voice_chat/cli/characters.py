@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import CardError
-from .io import FILE_EXTENSIONS
-from .limits import MAX_CHARX_BYTES
+from voice_chat.cards.errors import CardError
+from voice_chat.cards.io import FILE_EXTENSIONS
+from voice_chat.cards.limits import MAX_CHARX_BYTES
 
 FORMATS = ("v2", "v3", "png", "charx")
 
@@ -60,9 +60,9 @@ def _run(args: argparse.Namespace, fn: Any) -> int:
     """Load settings and the registry, run ``fn``, turn errors into messages and exit codes."""
     from pydantic import ValidationError
 
-    from voice_chat.characters import CharacterError, CharacterRegistry
+    from voice_chat.characters.registry import CharacterError, CharacterRegistry
+    from voice_chat.engines.voices import VoiceError
     from voice_chat.settings import load_settings
-    from voice_chat.voices import VoiceError
 
     try:
         settings = load_settings(data=getattr(args, "data", None))
@@ -105,7 +105,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _check_voice(settings: Any, voice: str | None) -> None:
-    from voice_chat.voices import VoiceRegistry
+    from voice_chat.engines.voices import VoiceRegistry
 
     if voice:
         VoiceRegistry(settings.voices_dir, settings.data / "voices").get(voice)
@@ -151,7 +151,6 @@ def _export(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     def run(settings: Any, registry: Any) -> int:
-        from voice_chat.history import database_url
         from voice_chat.memory import MemoryStoreError, Store
 
         restored = registry.delete(args.id)
@@ -159,7 +158,7 @@ def _remove(args: argparse.Namespace) -> int:
             print(f"removed your changes to {args.id}; the shipped character is back")
             return 0
         try:
-            with Store(database_url(settings)) as store:
+            with Store(settings.database) as store:
                 forgotten = store.reset_character(args.id)
         except MemoryStoreError as exc:
             print(f"removed {args.id}; its conversations were not deleted: {exc}", file=sys.stderr)

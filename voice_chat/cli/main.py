@@ -13,7 +13,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from voice_chat.logs import configure
-    from voice_chat.server import create_app
+    from voice_chat.server.app import create_app
     from voice_chat.settings import load_settings
 
     try:
@@ -73,7 +73,7 @@ def _register_optional(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     import importlib
     import importlib.util
 
-    for module in ("voice_chat.client.cli", "voice_chat.voicelab.cli", "voice_chat.cards.cli"):
+    for module in ("voice_chat.client.cli", "voice_chat.cli.voices", "voice_chat.cli.characters"):
         if importlib.util.find_spec(module.rsplit(".", 1)[0]) is None:
             continue
         if importlib.util.find_spec(module) is None:

@@ -1,0 +1,1 @@
+"""Audio building blocks: PCM conversion and resampling, voice activity, WORLD DSP."""

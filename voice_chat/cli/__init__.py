@@ -1,0 +1,1 @@
+"""The ``voice-chat`` command line: ``serve``, ``talk``, ``characters``, ``voices``."""

@@ -1,0 +1,1 @@
+"""Transport: the FastAPI app, realtime sessions, the wire protocol and the HTTP API."""
