@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything voice_chat needs on a fresh Debian machine (idempotent).
 #   scripts/setup.sh          server: system libraries, .venv, the package and embedded models
-#   scripts/setup.sh --test   also what the test suite needs (espeak-ng, sox, chromium, tmux, ...)
+#   scripts/setup.sh --test   also what the test suite needs (espeak-ng, sox, chromium, tmux,
+#                             postgresql for the PostgreSQL store tests, ...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +11,7 @@ want_test=0
 
 apt_packages=(libportaudio2 espeak-ng)
 if [[ $want_test == 1 ]]; then
-  apt_packages+=(sox chromium tmux jackd2)
+  apt_packages+=(sox chromium tmux jackd2 postgresql)
 fi
 
 missing=()

@@ -1,10 +1,15 @@
-"""Conversation memory through the real server: resume, isolation, reset, restart, bad database."""
+"""Conversation memory through the real server: resume, isolation, reset, restart, bad database.
+
+The memory tests run on both backends: the shared SQLite server, and a server whose
+VOICE_CHAT_DATABASE_URL points at a real PostgreSQL cluster started by the ``postgres`` fixture.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +39,27 @@ def memo_card(server: Any) -> str:
     return str(r.json()["id"])
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def memory_server(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Any]:
+    """A live server on each backend (SQLite: the session's shared server)."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("live_server")
+        return
+    database = request.getfixturevalue("postgres").create_database()
+    server = start_server(
+        tmp_path_factory.mktemp("pg-server"), env={"VOICE_CHAT_DATABASE_URL": database}
+    )
+    try:
+        health = httpx.get(server.url + "/healthz").json()["memory"]
+        assert health["backend"] == "postgresql" and "vc-test-secret" not in health["database"]
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
-def memo(live_server) -> str:
-    return memo_card(live_server)
+def memo(memory_server) -> str:
+    return memo_card(memory_server)
 
 
 def new_user(prefix: str) -> str:
@@ -71,7 +94,8 @@ async def no_reply_within(rt: RealtimeClient, seconds: float) -> bool:
 
 
 @slow
-async def test_users_are_isolated_and_reconnecting_resumes(live_server, memo: str) -> None:
+async def test_users_are_isolated_and_reconnecting_resumes(memory_server, memo: str) -> None:
+    live_server = memory_server
     alice, bob = new_user("alice"), new_user("bob")
 
     async def chat(user: str, text: str) -> list[tuple[str, str]]:
@@ -119,7 +143,8 @@ async def test_users_are_isolated_and_reconnecting_resumes(live_server, memo: st
 
 
 @slow
-async def test_what_was_heard_is_stored(live_server) -> None:
+async def test_what_was_heard_is_stored(memory_server) -> None:
+    live_server = memory_server
     user = new_user("cut")
     async with RealtimeClient.connect(live_server.ws_url, character="pip", user=user) as rt:
         greet = (await rt.wait_for("response.done", timeout=60)).event["response"]
@@ -190,9 +215,15 @@ async def test_greetings_random_or_pinned(live_server) -> None:
 
 
 @slow
-async def test_memory_survives_a_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_memory_survives_a_restart(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
     data, user = tmp_path / "data", "robin"
-    server = start_server(data, env=SHORT)
+    env = dict(SHORT)
+    if backend == "postgresql":
+        env["VOICE_CHAT_DATABASE_URL"] = request.getfixturevalue("postgres").create_database()
+    server = start_server(data, env=env)
     try:
         cid = memo_card(server)
         async with RealtimeClient.connect(server.ws_url, character=cid, user=user) as rt:
@@ -205,7 +236,7 @@ async def test_memory_survives_a_restart(tmp_path: Path) -> None:
         ("user", "Please remember that I am learning the cello."),
         ("assistant", reply["text"]),
     ]
-    server = start_server(data, env=SHORT)
+    server = start_server(data, env=env)
     try:
         assert stored(server, user, cid) == before
         async with RealtimeClient.connect(server.ws_url, character=cid, user=user) as rt:
@@ -267,8 +298,15 @@ async def settle(memory: ConversationMemory) -> None:
     await asyncio.sleep(0.05)  # and reported errors delivered
 
 
-async def test_turns_are_written_through_in_order(tmp_path: Path) -> None:
-    memory, out = ConversationMemory(f"sqlite:///{tmp_path / 'm.db'}"), Outbox()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def memory_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'm.db'}"
+    return str(request.getfixturevalue("postgres").create_database())
+
+
+async def test_turns_are_written_through_in_order(memory_url: str) -> None:
+    memory, out = ConversationMemory(memory_url), Outbox()
     conv = await memory.open_conversation("u1", "c1", out.error)
     assert conv.saving and not conv.resumed
     conv.add("assistant", "Hello there, how are you?")
@@ -305,8 +343,8 @@ async def test_unusable_database_keeps_sessions_going(tmp_path: Path) -> None:
     assert db.read_bytes() == b"garbage" * 500
 
 
-async def test_a_failed_write_is_reported_once(tmp_path: Path) -> None:
-    memory, out = ConversationMemory(f"sqlite:///{tmp_path / 'm.db'}"), Outbox()
+async def test_a_failed_write_is_reported_once(memory_url: str) -> None:
+    memory, out = ConversationMemory(memory_url), Outbox()
     conv = await memory.open_conversation("u", "c", out.error)
     conv.add("user", "saved")
     await memory.call(lambda store: store.close())  # the database goes away mid-session
@@ -316,3 +354,61 @@ async def test_a_failed_write_is_reported_once(tmp_path: Path) -> None:
     assert [code for code, _ in out.errors] == ["memory_unavailable"]
     assert [t.text for t in conv.turns()] == ["saved", "not saved", "not saved either"]
     memory.close()
+
+
+async def test_lost_postgres_connection_mid_call(postgres) -> None:
+    url = postgres.create_database()
+    memory, out = ConversationMemory(url), Outbox()
+    conv = await memory.open_conversation("u", "c", out.error)
+    conv.add("user", "saved")
+    await settle(memory)
+    assert memory.health()["status"] == "ok"
+    postgres.terminate_connections(url.rsplit("/", 1)[1])  # the database drops us mid-call
+    conv.add("assistant", "lost")
+    conv.add("user", "not saved either")
+    await settle(memory)
+    assert [code for code, _ in out.errors] == ["memory_unavailable"]
+    assert "connection" in out.errors[0][1] and "vc-test-secret" not in out.errors[0][1]
+    assert [t.text for t in conv.turns()] == ["saved", "lost", "not saved either"]  # goes on
+    health = memory.health()
+    assert health["status"] == "unavailable" and "io_error" in health["error"]
+    # The next session connects again and resumes what was saved.
+    again = await memory.open_conversation("u", "c", out.error)
+    assert again.saving and [t.text for t in again.turns()] == ["saved"]
+    assert memory.health()["status"] == "ok"
+    memory.close()
+
+
+async def test_unreachable_postgres_keeps_sessions_going() -> None:
+    from conftest import free_port
+
+    memory, out = ConversationMemory(f"postgresql://voice:pw@127.0.0.1:{free_port()}/voice"), Outbox()
+    conv = await memory.open_conversation("u", "c", out.error)
+    assert conv.pending[0][0] == "memory_unavailable" and not conv.saving
+    assert "reachable" in conv.pending[0][1]
+    conv.add("user", "hi")
+    assert [t.text for t in conv.turns()] == ["hi"]
+    health = memory.health()
+    assert health["status"] == "unavailable" and health["backend"] == "postgresql"
+    assert health["database"] == health["database"].replace(":pw@", "") and "***" in health["database"]
+    memory.close()
+
+
+@slow
+async def test_server_with_unreachable_postgres_explains_and_talks(tmp_path: Path) -> None:
+    from conftest import free_port
+
+    url = f"postgresql://voice:secret@127.0.0.1:{free_port()}/voice"
+    server = start_server(tmp_path / "data", env={**SHORT, "VOICE_CHAT_DATABASE_URL": url})
+    try:
+        memory = httpx.get(server.url + "/healthz").json()["memory"]
+        assert memory["status"] == "unavailable" and "reachable" in memory["error"]
+        assert "secret" not in json.dumps(memory)
+        async with RealtimeClient.connect(server.ws_url, character="pip", user="eve") as rt:
+            err = await rt.wait_for("error", timeout=10)
+            assert err.event["error"]["code"] == "memory_unavailable"
+            await rt.wait_for("response.done", timeout=60)  # the call goes on, in memory
+            await say(rt, "Can you hear me?")
+        assert "conversation memory unavailable" in server.log()
+    finally:
+        server.stop()

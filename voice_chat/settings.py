@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     voices_dir: Path = REPO_ROOT / "voices"
     default_character: str = "nova"
     database_url: str | None = Field(
-        None, description="conversation memory; default sqlite:///<data>/voice_chat.db"
+        None,
+        description="conversation memory: sqlite:///path.db or postgresql://user:pw@host/db; "
+        "default sqlite:///<data>/voice_chat.db",
     )
 
     # --- speech-to-text
@@ -92,6 +94,19 @@ class Settings(BaseSettings):
     def database(self) -> str:
         """The conversation store's URL: ``database_url``, else SQLite in the data directory."""
         return self.database_url or f"sqlite:///{self.data / 'voice_chat.db'}"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, v: str | None) -> str | None:
+        if v:
+            from voice_chat.memory.backend import scheme_of
+            from voice_chat.memory.errors import MemoryStoreError
+
+            try:
+                scheme_of(v)
+            except MemoryStoreError as exc:
+                raise ValueError(exc.message) from None
+        return v or None
 
     @field_validator("stt_language")
     @classmethod

@@ -28,6 +28,7 @@ def _serve(args: argparse.Namespace) -> int:
             default_character=args.character,
             log_level=args.log_level,
             log_format=args.log_format,
+            database_url=args.database_url,
         )
     except ValidationError as exc:
         print(f"voice-chat: invalid setting: {_first_error(exc)}", file=sys.stderr)
@@ -61,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--llm-model", help="embedded:smollm2-135m, a .gguf path, or a model name")
     serve.add_argument("--llm-base-url", help="OpenAI-compatible server URL (llm-engine openai)")
     serve.add_argument("--character", help="default character id")
+    serve.add_argument(
+        "--database-url", help="sqlite:///path.db (default: in --data) or postgresql://user:pw@host/db"
+    )
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--log-format", choices=["json", "console"])
     serve.set_defaults(func=_serve)

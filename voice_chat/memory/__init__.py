@@ -1,4 +1,4 @@
-"""Conversation memory: per (user, character) message history in embedded SQLite."""
+"""Conversation memory: per (user, character) message history in SQLite or PostgreSQL."""
 
 from __future__ import annotations
 

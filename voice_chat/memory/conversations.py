@@ -4,8 +4,9 @@ A session's :class:`StoredConversation` keeps its turns in memory (the pipeline 
 the event loop) and writes every change through to SQLite on one writer thread, in order, so
 the event loop never waits for the database. Reads for the HTTP API go through the same thread
 and so see every write queued before them. When the database cannot be used (corrupt, locked,
-unwritable) the session gets a ``memory_unavailable`` error and goes on in memory; the file is
-never touched.
+unwritable, unreachable, the connection lost mid-call) the session gets a
+``memory_unavailable`` error and goes on in memory; a SQLite file is never touched. New
+sessions try the database again. :meth:`ConversationMemory.health` says how it is for /healthz.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from voice_chat.memory.backend import redact, scheme_of
 from voice_chat.memory.errors import MemoryStoreError
 from voice_chat.memory.store import Message, Store
 from voice_chat.pipeline.conversation import Turn
@@ -139,9 +141,15 @@ class ConversationMemory:
                 self._store = Store(self.url)
             except MemoryStoreError as exc:
                 self.error, self._retry_at = exc, time.monotonic() + RETRY_OPEN_S
-                log.error("conversation memory unavailable", error=str(exc), code=exc.code)
+                log.error(
+                    "conversation memory unavailable: sessions go on without saving "
+                    "(check VOICE_CHAT_DATABASE_URL); retrying as sessions start",
+                    error=str(exc),
+                    code=exc.code,
+                )
                 raise
             self.error = None
+            log.info("conversation memory open", database=self._store.where)
         return self._store
 
     def _try_open(self) -> None:
@@ -152,6 +160,25 @@ class ConversationMemory:
 
     def submit(self, fn: Callable[[Store], T]) -> Future[T]:
         return self._pool.submit(lambda: fn(self._open()))
+
+    def health(self) -> dict[str, Any]:
+        """``{"status": "ok"|"unavailable"|"opening", "backend", "database", "error"}``.
+
+        ``unavailable`` when the database could not be opened or its last call failed.
+        """
+        try:
+            backend = scheme_of(self.url)
+        except MemoryStoreError:
+            backend = "unknown"
+        store = self._store
+        error = self.error or (store.error if store is not None else None)
+        status = "unavailable" if error else "ok" if store is not None else "opening"
+        return {
+            "status": status,
+            "backend": "postgresql" if backend == "postgres" else backend,
+            "database": redact(self.url),
+            "error": None if error is None else f"{error.code}: {error.message}",
+        }
 
     async def call(self, fn: Callable[[Store], T]) -> T:
         """Run ``fn(store)`` on the writer thread (after every write queued before it)."""
@@ -220,5 +247,3 @@ class ConversationMemory:
             except MemoryStoreError as exc:
                 log.warning("closing conversation memory failed", error=str(exc))
             self._store = None
-
-

@@ -1,62 +1,98 @@
-"""Numbered schema migrations. Append only: never edit a migration that has shipped.
+"""Numbered schema migrations for every backend. Append only: never edit one that has shipped.
 
-``MIGRATIONS[n - 1]`` brings the database from version ``n - 1`` to ``n``. The version is kept
-in ``PRAGMA user_version``; each migration runs in its own transaction together with the
-version bump, so a failure leaves the database at the previous version.
+``MIGRATIONS[n - 1]`` brings the database from version ``n - 1`` to ``n``. Each migration runs
+in one transaction together with the version bump (SQLite and PostgreSQL both have
+transactional DDL), so a failure leaves the database at the previous version, and concurrent
+servers opening the same database migrate it once.
+
+A statement is a template in the SQL both engines speak, with three column types filled in
+per dialect: ``{id}`` (an auto-increment integer primary key), ``{float}`` (a double) and
+``{bytes}`` (a binary string). Where the engines really differ, give a dict of
+``{"sqlite": ..., "postgresql": ...}`` instead of a string.
 """
 
 from __future__ import annotations
 
-import sqlite3
+from typing import Any
 
-MIGRATIONS: list[list[str]] = [
+from .backend import Connection, Dialect
+
+Statement = str | dict[str, str]
+
+MIGRATIONS: list[list[Statement]] = [
     # 1: messages keyed by (user, character)
     [
         """CREATE TABLE messages (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id {id},
             user_id TEXT NOT NULL,
             character_id TEXT NOT NULL,
             role TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
             text TEXT NOT NULL,
-            created_at REAL NOT NULL
+            created_at {float} NOT NULL
         )""",
         "CREATE INDEX messages_by_conversation ON messages (user_id, character_id, id)",
     ],
     # 2: when a stored reply was cut to what was heard (barge-in truncation)
-    ["ALTER TABLE messages ADD COLUMN edited_at REAL"],
+    ["ALTER TABLE messages ADD COLUMN edited_at {float}"],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def current_version(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+def statements(number: int, dialect: Dialect) -> list[str]:
+    """Migration ``number``'s SQL for ``dialect``."""
+    out = []
+    for statement in MIGRATIONS[number - 1]:
+        text = statement[dialect.name] if isinstance(statement, dict) else statement
+        out.append(text.format_map(dialect.types))
+    return out
 
 
-def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> list[int]:
-    """Apply pending migrations up to ``target``; return the versions applied.
+def current_version(conn: Any, dialect: Dialect | None = None) -> int:
+    return (dialect or _sqlite()).version(conn)
 
-    ``conn`` must be in autocommit mode (``isolation_level=None``). Raises
-    ``sqlite3.Error`` (the failing migration is rolled back) or ``ValueError`` when the
-    database is newer than this code.
+
+def migrate(
+    conn: Connection, target: int | None = None, dialect: Dialect | None = None
+) -> list[int]:
+    """Apply pending migrations up to ``target`` (default: all); return the versions applied.
+
+    ``conn`` must be in autocommit mode; ``dialect`` defaults to SQLite (so a plain
+    ``sqlite3`` connection with ``isolation_level=None`` works). Raises the engine's error
+    (the failing migration is rolled back) or ``ValueError`` when the database is newer than
+    this code.
     """
-    version = current_version(conn)
-    if version > SCHEMA_VERSION:
-        raise ValueError(f"database schema version {version} is newer than {SCHEMA_VERSION}")
+    dialect = dialect or _sqlite()
+    target = len(MIGRATIONS) if target is None else target
+    version = dialect.version(conn)
+    if version > len(MIGRATIONS):
+        raise ValueError(f"database schema version {version} is newer than {len(MIGRATIONS)}")
     applied = []
     for number in range(version + 1, target + 1):
-        conn.execute("BEGIN IMMEDIATE")
+        dialect.begin(conn)
         try:
-            if current_version(conn) >= number:  # another process migrated meanwhile
+            if dialect.version(conn) >= number:  # another server migrated meanwhile
                 conn.execute("ROLLBACK")
                 continue
-            for statement in MIGRATIONS[number - 1]:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number:d}")
+            for sql in statements(number, dialect):
+                conn.execute(sql)
+            dialect.set_version(conn, number)
             conn.execute("COMMIT")
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         applied.append(number)
     return applied
+
+
+def _rollback(conn: Connection) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    except Exception:  # noqa: BLE001 - no transaction left to roll back (or the link is gone)
+        pass
+
+
+def _sqlite() -> Dialect:
+    from .sqlite import SQLITE
+
+    return SQLITE

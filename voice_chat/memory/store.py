@@ -1,10 +1,12 @@
-"""Conversation memory in SQLite: messages keyed by (user id, character id).
+"""Conversation memory: messages keyed by (user id, character id), in SQLite or PostgreSQL.
 
-``Store("sqlite:///relative.db")``, ``Store("sqlite:////absolute/path.db")`` (SQLAlchemy-style
-URLs), ``Store("sqlite:///:memory:")`` or a ``pathlib.Path``. Other schemes are refused: only
-SQLite is built in. The database runs in WAL mode with a busy timeout; schema migrations
-(:mod:`.migrations`) are applied on open. One connection is shared behind a lock, so a
-``Store`` may be used from any thread (the server calls it through a worker thread).
+``Store(url)`` picks the backend by the URL's scheme (:data:`voice_chat.memory.backend.BACKENDS`):
+``sqlite:///relative.db``, ``sqlite:////absolute/path.db``, ``sqlite:///:memory:`` or a
+``pathlib.Path`` for the embedded file (:mod:`.sqlite`), ``postgresql://user:pw@host/db`` for
+a database that several servers share (:mod:`.postgres`). Schema migrations
+(:mod:`.migrations`) are applied on open. Calls are serialised behind a lock, so a ``Store``
+may be used from any thread (the server calls it through a worker thread). Every write is one
+statement and so atomic.
 
 Failures raise :class:`MemoryStoreError`; a corrupt or foreign file is reported and left
 untouched, never deleted or recreated.
@@ -12,7 +14,6 @@ untouched, never deleted or recreated.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -21,8 +22,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .backend import Backend, Connection, open_backend
 from .errors import MemoryStoreError
-from .migrations import SCHEMA_VERSION, current_version, migrate
+from .migrations import SCHEMA_VERSION
+from .sqlite import SQLiteBackend, database_path
 
 ROLES = ("user", "assistant", "system")
 MAX_ID_CHARS = 256
@@ -48,123 +51,81 @@ class Message:
         return asdict(self)
 
 
-def database_path(url: str | Path) -> str:
-    """The file path (or ``:memory:``) of a ``sqlite:///`` URL or a ``Path``."""
-    if isinstance(url, Path):
-        return str(url)
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.lower() != "sqlite" or not rest.startswith("/") or rest == "/":
-        raise MemoryStoreError(
-            "unsupported_url",
-            f"unsupported database URL {url!r}: only SQLite is built in; use "
-            "sqlite:///relative/path.db or sqlite:////absolute/path.db",
-        )
-    return rest[1:]
-
-
-def _error_code(exc: sqlite3.Error) -> str:
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    text = str(exc).lower()
-    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "not a database" in text:
-        return "corrupt"
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
-        return "locked"
-    return "io_error"
-
-
 class Store:
     """Thread-safe conversation store. Use as a context manager or call :meth:`close`."""
 
     def __init__(self, url: str | Path, *, timeout: float = 5.0, check: bool = True) -> None:
-        self.path = database_path(url)
         self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = None
-        with self._errors("open"):
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                self.path, timeout=timeout, isolation_level=None, check_same_thread=False
-            )
-            try:
-                self._setup(timeout, check)
-            except BaseException:
-                self._conn.close()
-                self._conn = None
-                raise
+        self.backend: Backend = (
+            SQLiteBackend(url, timeout=timeout, check=check)
+            if isinstance(url, Path)
+            else open_backend(url, timeout=timeout, check=check)
+        )
+        self.where = self.backend.where
+        self.error: MemoryStoreError | None = None  # the last call's failure, None once one works
 
-    def _setup(self, timeout: float, check: bool) -> None:
-        conn = self._conn
-        assert conn is not None
-        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000):d}")
-        if check:
-            rows = conn.execute("PRAGMA quick_check").fetchall()
-            if rows != [("ok",)]:
-                detail = "; ".join(str(r[0]) for r in rows[:3])
-                raise sqlite3.DatabaseError(f"database disk image is malformed: {detail}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        try:
-            migrate(conn)
-        except ValueError as exc:
-            raise MemoryStoreError("schema_too_new", f"{self.path}: {exc}") from None
+    @contextmanager
+    def _db(self, action: str) -> Iterator[Connection]:
+        with self._errors(action):
+            yield self.backend.connection()
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            code = _error_code(exc)
-            hint = {
-                "corrupt": " (the file was left untouched: restore a backup or move it away)",
-                "locked": " (another process holds the database; try again)",
-            }.get(code, "")
-            message = f"conversation store {self.path!r}: {action} failed: {exc}{hint}"
-            raise MemoryStoreError(code, message) from exc
-        except OSError as exc:
-            raise MemoryStoreError("io_error", f"{self.path!r}: {action}: {exc}") from exc
+        with self._lock:
+            try:
+                yield
+            except MemoryStoreError as exc:
+                self._failed(exc)
+                raise
+            except Exception as exc:
+                mapped = self.backend.translate(exc, action)
+                if mapped is None:
+                    raise
+                self._failed(mapped)
+                raise mapped from exc
+            self.error = None
 
-    @contextmanager
-    def _db(self, action: str) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._errors(action):
-            if self._conn is None:
-                raise MemoryStoreError("closed", "the conversation store is closed")
-            yield self._conn
+    def _failed(self, exc: MemoryStoreError) -> None:
+        if exc.code not in ("invalid_argument", "not_found"):  # not the database's fault
+            self.error = exc
 
     @property
     def schema_version(self) -> int:
         with self._db("read version") as conn:
-            return current_version(conn)
+            return self.backend.dialect.version(conn)
 
     def append(self, user_id: str, character_id: str, role: str, text: str) -> int:
         """Store one message; return its id."""
         _check_ids(user_id, character_id)
         if role not in ROLES:
             raise MemoryStoreError("invalid_argument", f"role must be one of {ROLES}")
-        _check_text(text)
+        text = _check_text(text)
         with self._db("append") as conn:
-            cursor = conn.execute(
+            row = conn.execute(
                 "INSERT INTO messages (user_id, character_id, role, text, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (user_id, character_id, role, text, time.time()),
-            )
-            return int(cursor.lastrowid or 0)
+            ).fetchone()
+            return int(row[0])
 
     def history(self, user_id: str, character_id: str, limit: int | None = None) -> list[Message]:
         """The conversation, oldest first; with ``limit``, only the newest ``limit``."""
         _check_ids(user_id, character_id)
         if limit is not None and limit < 0:
             raise MemoryStoreError("invalid_argument", "limit must be >= 0")
+        query = f"SELECT {_COLUMNS} FROM messages WHERE user_id = ? AND character_id = ?"
+        params: tuple[object, ...] = (user_id, character_id)
+        if limit is not None:
+            query, params = query + " ORDER BY id DESC LIMIT ?", (*params, limit)
+        else:
+            query += " ORDER BY id DESC"
         with self._db("read history") as conn:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM messages WHERE user_id = ? AND character_id = ?"
-                " ORDER BY id DESC LIMIT ?",
-                (user_id, character_id, -1 if limit is None else limit),
-            ).fetchall()
+            rows = conn.execute(query, params).fetchall()
         return [Message(*row) for row in reversed(rows)]
 
     def update_text(self, message_id: int, text: str) -> None:
         """Replace a message's text (e.g. a reply cut to what the user heard)."""
-        _check_text(text)
+        text = _check_text(text)
         with self._db("update") as conn:
             cursor = conn.execute(
                 "UPDATE messages SET text = ?, edited_at = ? WHERE id = ?",
@@ -207,11 +168,8 @@ class Store:
 
     def close(self) -> None:
         """Close the database (idempotent)."""
-        with self._lock:
-            if self._conn is not None:
-                conn, self._conn = self._conn, None
-                with self._errors("close"):
-                    conn.close()
+        with self._errors("close"):
+            self.backend.close()
 
     def __enter__(self) -> Store:
         return self
@@ -228,11 +186,12 @@ def _check_ids(user_id: str, character_id: str) -> None:
             )
 
 
-def _check_text(text: str) -> None:
+def _check_text(text: str) -> str:
     if not isinstance(text, str) or len(text) > MAX_MESSAGE_CHARS:
         raise MemoryStoreError(
             "invalid_argument", f"text must be a string of <= {MAX_MESSAGE_CHARS} chars"
         )
+    return text.replace("\x00", "")  # PostgreSQL text cannot hold NUL; speech never has one
 
 
 __all__ = ["SCHEMA_VERSION", "Message", "Store", "database_path"]

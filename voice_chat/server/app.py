@@ -41,10 +41,12 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
+        memory = rt.store.health()  # calls go on without it: reported, never a 503
         if rt.ready:
-            return JSONResponse({"status": "ok", "sessions": rt.sessions})
+            return JSONResponse({"status": "ok", "sessions": rt.sessions, "memory": memory})
         status = "failed" if rt.load_error else "loading"
-        return JSONResponse({"status": status, "error": rt.load_error}, status_code=503)
+        body = {"status": status, "error": rt.load_error, "memory": memory}
+        return JSONResponse(body, status_code=503)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
