@@ -23,20 +23,13 @@ from voice_chat.cards import (
 )
 from voice_chat.cards.library import CARD_ID, CardLibrary
 from voice_chat.cards.limits import MAX_CHARX_BYTES
+from voice_chat.errors import VoiceChatError
 
 CHARACTER_ID = CARD_ID
-STATUS = {"unknown_character": 404, "shipped_character": 403, "broken_character": 500}
 
 
-class CharacterError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    @property
-    def status(self) -> int:
-        return STATUS.get(self.code, 400)
+class CharacterError(VoiceChatError, ValueError):
+    """No such character, a shipped one that cannot change, or a stored one that is broken."""
 
 
 @dataclass(frozen=True)

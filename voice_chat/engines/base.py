@@ -14,9 +14,14 @@ from typing import Protocol
 
 import numpy as np
 
+from voice_chat.errors import VoiceChatError
 
-class EngineError(RuntimeError):
+
+class EngineError(VoiceChatError, RuntimeError):
     """An engine could not be loaded or failed; the message says what to do."""
+
+    def __init__(self, message: str, code: str = "engine_failed") -> None:
+        super().__init__(code, message)
 
 
 class SpeechToText(Protocol):

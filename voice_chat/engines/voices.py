@@ -13,6 +13,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from voice_chat.errors import VoiceChatError
+
 VOICE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 ENGINES = ("piper", "kokoro", "derived", "coqui")
 PATH_FIELDS = ("model", "config", "model_path", "config_path", "speaker_wav")  # relative → file dir
@@ -63,10 +65,8 @@ class VoiceSpec(BaseModel):
         return {name: round(w / total, 4) for name, w in value.items()}
 
 
-class VoiceError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class VoiceError(VoiceChatError, ValueError):
+    """A voice cannot be found, registered, read or used (codes in voice_chat.errors)."""
 
 
 def load_voice_file(path: Path, base_dir: Path) -> VoiceSpec:

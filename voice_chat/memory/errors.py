@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from voice_chat.errors import VoiceChatError
 
-class MemoryStoreError(RuntimeError):
+
+class MemoryStoreError(VoiceChatError, RuntimeError):
     """The conversation store cannot do what was asked. Nothing was silently lost.
 
     ``code`` is one of: ``unsupported_url`` (not ``sqlite:///...``), ``corrupt`` (the file is
@@ -11,11 +13,3 @@ class MemoryStoreError(RuntimeError):
     database past the busy timeout), ``schema_too_new`` (written by a newer version),
     ``migration_failed``, ``invalid_argument``, ``not_found``, ``closed``, ``io_error``.
     """
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"MemoryStoreError({self.code!r}, {self.message!r})"

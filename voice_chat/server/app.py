@@ -14,9 +14,11 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from voice_chat.characters.registry import CharacterError
+from voice_chat.errors import VoiceChatError
 from voice_chat.metrics import SESSIONS, render
 from voice_chat.runtime.local import Runtime
 from voice_chat.server.api import characters, conversations, voice_preview, voices
+from voice_chat.server.api.deps import api_error
 from voice_chat.server.protocol import error_event
 from voice_chat.server.session import RealtimeSession
 from voice_chat.settings import Settings
@@ -38,6 +40,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
     app = FastAPI(title="voice_chat", version="0.1.0", lifespan=lifespan)
     app.state.runtime = rt
+    # the one place errors become HTTP answers: {"error": {"code", "message"}} with their status
+    app.add_exception_handler(VoiceChatError, api_error)
+    app.add_exception_handler(OSError, api_error)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

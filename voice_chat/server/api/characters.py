@@ -1,37 +1,30 @@
 """``/v1/characters``: list, import, edit, delete and export characters; avatars, voice samples.
 
-Uploads are capped at ``MAX_CHARX_BYTES`` before they are read (413). Every bad card is a 4xx
-with ``{"error": {"code", "message"}}`` and nothing is stored.
+Uploads are capped at ``MAX_CHARX_BYTES`` while they are read (413). Every bad card is a 4xx
+with ``{"error": {"code", "message"}}`` (the app's one exception handler) and nothing is stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 
-from voice_chat.cards import FILE_EXTENSIONS, MEDIA_TYPES, CardError
+from voice_chat.cards import FILE_EXTENSIONS, MEDIA_TYPES
 from voice_chat.cards.limits import MAX_CHARX_BYTES
-from voice_chat.characters.registry import Character, CharacterError
+from voice_chat.characters.registry import Character
 from voice_chat.engines.voices import VoiceError
 from voice_chat.memory import MemoryStoreError
-from voice_chat.server.api.deps import error, runtime
+from voice_chat.server.api.deps import ApiError, capped_stream, read_capped, runtime
 
 router = APIRouter(prefix="/v1/characters", tags=["characters"])
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and small fields on top of the file
 UNSET: Any = object()
-
-
-class UploadError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 def character_json(c: Character) -> dict[str, Any]:
@@ -57,45 +50,31 @@ def character_json(c: Character) -> dict[str, Any]:
     }
 
 
-async def _guard(fn: Callable[[], Awaitable[Response]]) -> Response:
-    """Map the errors of an endpoint to the API's error body."""
-    try:
-        return await fn()
-    except UploadError as exc:
-        return error(exc.status, exc.code, exc.message)
-    except (CardError, CharacterError, VoiceError) as exc:
-        status = exc.status if isinstance(exc, CardError | CharacterError) else 422
-        return error(status, exc.code, str(exc))
-    except OSError as exc:
-        return error(500, "storage_error", f"could not store the character: {exc.strerror}")
-
-
 async def read_upload(request: Request) -> tuple[bytes, Any]:
     """The card bytes and the ``voice`` field (UNSET when absent) of a POST/PUT body."""
     cap = MAX_CHARX_BYTES + FORM_OVERHEAD
-    length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > cap):
-        raise UploadError(413, "too_large", f"uploads are limited to {MAX_CHARX_BYTES} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > cap:
-            raise UploadError(413, "too_large", f"uploads are limited to {MAX_CHARX_BYTES} bytes")
+    too_large = f"uploads are limited to {MAX_CHARX_BYTES} bytes"
     voice = request.query_params.get("voice", UNSET)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        return bytes(body), voice
-    request._body = bytes(body)  # parse the capped body we already hold
+        return await read_capped(request, cap, too_large), voice
+    stream = capped_stream(request, cap, too_large)
+    parser = MultiPartParser(
+        request.headers, stream, max_files=1, max_fields=8, max_part_size=64 * 1024
+    )
     try:
-        form = await request.form(max_files=1, max_fields=8, max_part_size=64 * 1024)
-    except HTTPException as exc:
-        raise UploadError(400, "invalid_upload", f"bad multipart body: {exc.detail}") from None
-    field = form.get("file")
-    if isinstance(field, UploadFile):
-        data = await field.read(MAX_CHARX_BYTES + 1)
-    else:
-        data = field.encode() if isinstance(field, str) else b""
-    if isinstance(form.get("voice"), str):
-        voice = form["voice"]
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise ApiError("invalid_upload", f"bad multipart body: {exc.message}") from None
+    try:
+        field = form.get("file")
+        if isinstance(field, UploadFile):
+            data = await field.read(MAX_CHARX_BYTES + 1)
+        else:
+            data = field.encode() if isinstance(field, str) else b""
+        if isinstance(form.get("voice"), str):
+            voice = form["voice"]
+    finally:
+        await form.close()
     return data, voice
 
 
@@ -104,8 +83,11 @@ def _check_voice(request: Request, voice: Any) -> str | None:
     if voice is None or voice == "":
         return None
     if not isinstance(voice, str):
-        raise UploadError(422, "invalid_field", "voice must be a voice id (a string) or null")
-    runtime(request).voices.get(voice)
+        raise ApiError("invalid_field", "voice must be a voice id (a string) or null", status=422)
+    try:
+        runtime(request).voices.get(voice)
+    except VoiceError as exc:  # the upload names a voice: a bad field of it, not a missing page
+        raise VoiceError(exc.code, exc.message, status=422) from exc
     return voice
 
 
@@ -117,50 +99,40 @@ async def list_characters(request: Request) -> dict[str, Any]:
 
 @router.post("", response_model=None)
 async def create_character(request: Request) -> Response:
-    async def run() -> Response:
-        data, voice = await read_upload(request)
-        if not data.strip():
-            raise UploadError(400, "empty_upload", "send a card file as 'file' or in the body")
-        chosen = None if voice is UNSET else _check_voice(request, voice)
-        registry = runtime(request).characters
-        character = await asyncio.to_thread(registry.add, data, voice=chosen)
-        return JSONResponse(character_json(character), status_code=201)
-
-    return await _guard(run)
+    data, voice = await read_upload(request)
+    if not data.strip():
+        raise ApiError("empty_upload", "send a card file as 'file' or in the body")
+    chosen = None if voice is UNSET else _check_voice(request, voice)
+    registry = runtime(request).characters
+    character = await asyncio.to_thread(registry.add, data, voice=chosen)
+    return JSONResponse(character_json(character), status_code=201)
 
 
 @router.get("/{character_id}", response_model=None)
 async def get_character(request: Request, character_id: str) -> Response:
-    async def run() -> Response:
-        card = runtime(request).characters.get(character_id).card
-        return JSONResponse(card.to_v3() if card.spec == "v3" else card.to_v2())
-
-    return await _guard(run)
+    card = runtime(request).characters.get(character_id).card
+    return JSONResponse(card.to_v3() if card.spec == "v3" else card.to_v2())
 
 
 @router.put("/{character_id}", response_model=None)
 async def update_character(request: Request, character_id: str) -> Response:
     """A card file or card JSON replaces the card; ``{"voice": id | null}`` only sets the voice."""
-
-    async def run() -> Response:
-        registry = runtime(request).characters
-        registry.get(character_id)
-        data, voice = await read_upload(request)
-        patch = _patch(data)
-        if patch is not None:
-            voice = patch.get("voice", UNSET)
-        if patch is not None or not data.strip():
-            if voice is UNSET:
-                raise UploadError(400, "empty_upload", 'send a card, or {"voice": ...}')
-            chosen = _check_voice(request, voice)
-            character = await asyncio.to_thread(registry.set_voice, character_id, chosen)
-        else:
-            chosen = None if voice is UNSET else _check_voice(request, voice)
-            replace = registry.replace
-            character = await asyncio.to_thread(replace, character_id, data, voice=chosen)
-        return JSONResponse(character_json(character))
-
-    return await _guard(run)
+    registry = runtime(request).characters
+    registry.get(character_id)
+    data, voice = await read_upload(request)
+    patch = _patch(data)
+    if patch is not None:
+        voice = patch.get("voice", UNSET)
+    if patch is not None or not data.strip():
+        if voice is UNSET:
+            raise ApiError("empty_upload", 'send a card, or {"voice": ...}')
+        chosen = _check_voice(request, voice)
+        character = await asyncio.to_thread(registry.set_voice, character_id, chosen)
+    else:
+        chosen = None if voice is UNSET else _check_voice(request, voice)
+        replace = registry.replace
+        character = await asyncio.to_thread(replace, character_id, data, voice=chosen)
+    return JSONResponse(character_json(character))
 
 
 def _patch(data: bytes) -> dict[str, Any] | None:
@@ -176,54 +148,42 @@ def _patch(data: bytes) -> dict[str, Any] | None:
 
 @router.delete("/{character_id}", response_model=None)
 async def delete_character(request: Request, character_id: str) -> Response:
-    async def run() -> Response:
-        rt = runtime(request)
-        restored = await asyncio.to_thread(rt.characters.delete, character_id)
-        forgotten: int | None = 0
-        if restored is None:  # the character is gone: so are its conversations
-            try:
-                forgotten = await rt.store.forget_character(character_id)
-            except MemoryStoreError:
-                forgotten = None
-        body: dict[str, Any] = {"id": character_id, "deleted": True}
-        body["conversations_deleted"] = forgotten
-        body["restored"] = character_json(restored) if restored else None
-        return JSONResponse(body)
-
-    return await _guard(run)
+    rt = runtime(request)
+    restored = await asyncio.to_thread(rt.characters.delete, character_id)
+    forgotten: int | None = 0
+    if restored is None:  # the character is gone: so are its conversations
+        try:
+            forgotten = await rt.store.forget_character(character_id)
+        except MemoryStoreError:
+            forgotten = None
+    body: dict[str, Any] = {"id": character_id, "deleted": True}
+    body["conversations_deleted"] = forgotten
+    body["restored"] = character_json(restored) if restored else None
+    return JSONResponse(body)
 
 
 @router.get("/{character_id}/avatar", response_model=None)
 async def avatar(request: Request, character_id: str) -> Response:
-    async def run() -> Response:
-        c = runtime(request).characters.get(character_id)
-        if c.avatar is None or not c.avatar.is_file():
-            return error(404, "no_avatar", f"character {character_id!r} has no avatar")
-        return FileResponse(c.avatar, media_type=c.avatar_type)
-
-    return await _guard(run)
+    c = runtime(request).characters.get(character_id)
+    if c.avatar is None or not c.avatar.is_file():
+        raise ApiError("no_avatar", f"character {character_id!r} has no avatar")
+    return FileResponse(c.avatar, media_type=c.avatar_type)
 
 
 @router.get("/{character_id}/voice-sample", response_model=None)
 async def voice_sample(request: Request, character_id: str) -> Response:
-    async def run() -> Response:
-        sample = runtime(request).characters.get(character_id).voice_sample
-        if sample is None or not sample.path.is_file():
-            return error(404, "no_voice_sample", f"character {character_id!r} has no voice sample")
-        return FileResponse(sample.path, media_type=sample.media_type, filename=sample.name)
-
-    return await _guard(run)
+    sample = runtime(request).characters.get(character_id).voice_sample
+    if sample is None or not sample.path.is_file():
+        raise ApiError("no_voice_sample", f"character {character_id!r} has no voice sample")
+    return FileResponse(sample.path, media_type=sample.media_type, filename=sample.name)
 
 
 @router.get("/{character_id}/export", response_model=None)
 async def export(request: Request, character_id: str, format: str = "png") -> Response:
-    async def run() -> Response:
-        if format not in MEDIA_TYPES:
-            return error(400, "invalid_format", "format must be one of v2, v3, png, charx")
-        registry = runtime(request).characters
-        data = await asyncio.to_thread(registry.export, character_id, format)
-        name = f"{character_id}{'.v3' if format == 'v3' else ''}{FILE_EXTENSIONS[format]}"
-        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
-        return Response(data, media_type=MEDIA_TYPES[format], headers=headers)
-
-    return await _guard(run)
+    if format not in MEDIA_TYPES:
+        raise ApiError("invalid_format", "format must be one of v2, v3, png, charx")
+    registry = runtime(request).characters
+    data = await asyncio.to_thread(registry.export, character_id, format)
+    name = f"{character_id}{'.v3' if format == 'v3' else ''}{FILE_EXTENSIONS[format]}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(data, media_type=MEDIA_TYPES[format], headers=headers)

@@ -10,21 +10,21 @@ from fastapi.responses import JSONResponse, Response
 from voice_chat.characters.registry import CHARACTER_ID
 from voice_chat.memory import MemoryStoreError
 from voice_chat.memory.conversations import USER_ID
-from voice_chat.server.api.deps import error, runtime
+from voice_chat.server.api.deps import ApiError, runtime
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
 
-def _ids(user: str | None, character: str | None) -> tuple[str, str] | JSONResponse:
+def _ids(user: str | None, character: str | None) -> tuple[str, str]:
     if not user or not USER_ID.match(user):
-        return error(400, "invalid_request", "user: 1-128 letters, digits or . _ @ -")
+        raise ApiError("invalid_request", "user: 1-128 letters, digits or . _ @ -")
     if not character or not CHARACTER_ID.match(character):
-        return error(400, "invalid_request", "character: a character id")
+        raise ApiError("invalid_request", "character: a character id")
     return user, character
 
 
-def _unavailable(exc: MemoryStoreError) -> JSONResponse:
-    return error(503, "memory_unavailable", f"conversation memory is unavailable: {exc}")
+def _unavailable(exc: MemoryStoreError) -> ApiError:
+    return ApiError("memory_unavailable", f"conversation memory is unavailable: {exc}")
 
 
 @router.get("", response_model=None)
@@ -32,12 +32,10 @@ async def get_conversation(
     request: Request, user: str | None = None, character: str | None = None
 ) -> Response:
     ids = _ids(user, character)
-    if isinstance(ids, JSONResponse):
-        return ids
     try:
         body: dict[str, Any] = await runtime(request).store.conversation(*ids)
     except MemoryStoreError as exc:
-        return _unavailable(exc)
+        raise _unavailable(exc) from exc
     return JSONResponse(body)
 
 
@@ -46,10 +44,8 @@ async def reset_conversation(
     request: Request, user: str | None = None, character: str | None = None
 ) -> Response:
     ids = _ids(user, character)
-    if isinstance(ids, JSONResponse):
-        return ids
     try:
         deleted = await runtime(request).store.reset(*ids)
     except MemoryStoreError as exc:
-        return _unavailable(exc)
+        raise _unavailable(exc) from exc
     return JSONResponse({"user_id": ids[0], "character_id": ids[1], "deleted": deleted})

@@ -22,6 +22,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from voice_chat.engines.base import EngineError
 from voice_chat.engines.voices import PATH_FIELDS, VoiceError, VoiceSpec
+from voice_chat.server.api.deps import ApiError, capped_stream, read_capped
 from voice_chat.voicelab import limits
 
 MAX_PREVIEW_TEXT = 500
@@ -37,25 +38,11 @@ FILE_LIMITS: dict[str, int] = {
     **{ext: limits.MAX_COQUI_CHECKPOINT_BYTES for ext in _CHECKPOINT},
 }
 FORM_FIELDS = ("name", "kind", "params", "id")
-# Codes this module adds to voicelab's HTTP_STATUS.
-STATUS = {
-    "invalid_upload": 400,
-    "missing_field": 400,
-    "invalid_text": 400,
-    "invalid_field": 400,
-    "unsupported_file": 415,
-    "invalid_voice": 500,  # a stored voice file that no longer parses
-}
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 def fail(code: str, message: str) -> ApiError:
-    return ApiError(STATUS.get(code, 400), code, message)
+    """A bad voice request; its status comes from voice_chat.errors.HTTP_STATUS (else 400)."""
+    return ApiError(code, message)
 
 
 # ------------------------------------------------------------------ voice JSON
@@ -189,7 +176,7 @@ class FormReader:
         part.size += end - start
         if part.size > part.limit:
             what = part.filename or f"field {part.name!r}"
-            raise ApiError(413, "too_large", f"{what} is over its limit of {part.limit} bytes")
+            raise ApiError("too_large", f"{what} is over its limit of {part.limit} bytes")
         if part.handle is None:
             part.data.extend(data[start:end])
         else:
@@ -219,18 +206,12 @@ def _body_cap(coqui: bool) -> int:
     return files + FORM_OVERHEAD
 
 
-def _check_length(request: Request, cap: int) -> None:
-    length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > cap):
-        raise ApiError(413, "too_large", f"uploads are limited to {cap} bytes")
-
-
 async def read_form(request: Request, folder: Path) -> Form:
     from voice_chat.voicelab.kinds_clone import coqui_installed
 
     coqui = coqui_installed()
     cap = _body_cap(coqui)
-    _check_length(request, cap)
+    stream = capped_stream(request, cap, f"uploads are limited to {cap} bytes")
     _, opts = parse_options_header(request.headers.get("content-type", ""))
     if b"boundary" not in opts:
         raise fail("invalid_upload", "bad multipart/form-data: no boundary")
@@ -238,11 +219,7 @@ async def read_form(request: Request, folder: Path) -> Form:
     reader = FormReader(folder, coqui)
     try:
         parser = MultipartParser(opts[b"boundary"], reader.callbacks())  # type: ignore[arg-type]
-        total = 0
-        async for chunk in request.stream():
-            total += len(chunk)
-            if total > cap:
-                raise ApiError(413, "too_large", f"uploads are limited to {cap} bytes")
+        async for chunk in stream:
             parser.write(chunk)
             await asyncio.to_thread(reader.flush)
         parser.finalize()
@@ -256,13 +233,7 @@ async def read_form(request: Request, folder: Path) -> Form:
 
 
 async def read_small(request: Request, limit: int = MAX_JSON_BODY) -> bytes:
-    _check_length(request, limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise ApiError(413, "too_large", f"this body is limited to {limit} bytes")
-    return bytes(body)
+    return await read_capped(request, limit, f"this body is limited to {limit} bytes")
 
 
 async def read_json(request: Request) -> dict[str, Any]:

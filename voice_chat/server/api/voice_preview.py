@@ -9,15 +9,12 @@ from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from voice_chat.audio.pcm import wav_bytes
-from voice_chat.engines.base import EngineError
 from voice_chat.engines.tts import build_synthesizer
 from voice_chat.engines.voices import VoiceError
-from voice_chat.server.api.deps import error, runtime
-from voice_chat.voicelab.errors import status_for
+from voice_chat.server.api.deps import runtime, synthesized
 from voice_chat.voicelab.kinds import check_params, make_spec
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
@@ -31,14 +28,11 @@ class PreviewRequest(BaseModel):
 
 
 @router.post("/preview", response_model=None)
-async def preview_unsaved(request: Request, body: PreviewRequest) -> Response | JSONResponse:
+async def preview_unsaved(request: Request, body: PreviewRequest) -> Response:
     rt = runtime(request)
-    try:
-        check_params(body.kind, body.params)
-        head = {"id": "preview", "name": "Preview", "engine": ENGINES[body.kind]}
-        spec = make_spec({**head, **body.params})
-    except VoiceError as exc:
-        return error(status_for(exc), exc.code, str(exc))
+    check_params(body.kind, body.params)
+    head = {"id": "preview", "name": "Preview", "engine": ENGINES[body.kind]}
+    spec = make_spec({**head, **body.params})
 
     def speak() -> bytes:
         synth = build_synthesizer(spec, rt.voices.get, rt.settings.tts_threads)
@@ -47,7 +41,7 @@ async def preview_unsaved(request: Request, body: PreviewRequest) -> Response | 
         return wav_bytes(audio, synth.sample_rate)
 
     try:
-        data = await rt.run(rt.tts_pool, speak)
-    except (EngineError, VoiceError) as exc:
-        return error(422, getattr(exc, "code", "synthesis_failed"), str(exc))
+        data = await synthesized(rt, rt.tts_pool, speak)
+    except VoiceError as exc:  # e.g. an unknown base voice: the parameters cannot be spoken
+        raise VoiceError(exc.code, exc.message, status=422) from exc
     return Response(data, media_type="audio/wav")

@@ -15,7 +15,6 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,16 +24,12 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from voice_chat.characters.registry import CharacterError
-from voice_chat.engines.base import EngineError
 from voice_chat.engines.voices import VOICE_ID, VoiceError, VoiceSpec
 from voice_chat.runtime.local import Runtime
-from voice_chat.server.api.deps import error, runtime
+from voice_chat.server.api.deps import runtime, synthesized
 from voice_chat.server.api.voice_io import (
     FORM_FIELDS,
     MAX_PREVIEW_TEXT,
-    STATUS,
-    ApiError,
     fail,
     parse_params,
     read_form,
@@ -43,25 +38,9 @@ from voice_chat.server.api.voice_io import (
     text_field,
     voice_json,
 )
-from voice_chat.voicelab import VoiceStore, status_for
+from voice_chat.voicelab import VoiceStore
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
-
-
-async def _guard(fn: Callable[[], Awaitable[Response]]) -> Response:
-    """Map the errors of an endpoint to the API's error body."""
-    try:
-        return await fn()
-    except ApiError as exc:
-        return error(exc.status, exc.code, exc.message)
-    except CharacterError as exc:
-        return error(exc.status, exc.code, str(exc))
-    except VoiceError as exc:
-        return error(STATUS.get(exc.code) or status_for(exc), exc.code, str(exc))
-    except EngineError as exc:
-        return error(422, "synthesis_failed", str(exc))
-    except OSError as exc:
-        return error(500, "storage_error", f"voice storage failed: {exc.strerror or exc}")
 
 
 # ------------------------------------------------------------------ shared state
@@ -105,12 +84,9 @@ async def list_voices(request: Request) -> dict[str, Any]:
 
 @router.get("/{voice_id}", response_model=None)
 async def get_voice(request: Request, voice_id: str) -> Response:
-    async def run() -> Response:
-        voices = runtime(request).voices
-        spec = await asyncio.to_thread(_get_spec, request, voice_id)
-        return JSONResponse(voice_json(spec, voices.is_shipped(voice_id), voices.get))
-
-    return await _guard(run)
+    voices = runtime(request).voices
+    spec = await asyncio.to_thread(_get_spec, request, voice_id)
+    return JSONResponse(voice_json(spec, voices.is_shipped(voice_id), voices.get))
 
 
 # ------------------------------------------------------------------ writes
@@ -124,29 +100,26 @@ def _register(store: VoiceStore, fields: dict[str, Any], files: dict[str, Path])
 
 @router.post("", response_model=None)
 async def create_voice(request: Request) -> Response:
-    async def run() -> Response:
-        rt, vl = runtime(request), lab(request)
-        folder = vl.store.staging / f"{os.getpid()}-{uuid.uuid4().hex}-upload"
-        try:
-            ctype = request.headers.get("content-type", "")
-            files: dict[str, Path] = {}
-            if ctype.startswith("multipart/"):
-                form = await read_form(request, folder)
-                fields, files = dict(form.fields), form.files
-            elif ctype.startswith("application/x-www-form-urlencoded"):
-                fields = dict(parse_qsl((await read_small(request)).decode("utf-8", "replace")))
-            else:
-                fields = await read_json(request)
-            extra = sorted(set(fields) - set(FORM_FIELDS))
-            if extra:
-                raise fail("invalid_upload", f"unexpected field(s): {', '.join(extra)}")
-            spec = await rt.run(vl.pool, lambda: _register(vl.store, fields, files))
-        finally:
-            await asyncio.to_thread(lambda: shutil.rmtree(folder, ignore_errors=True))
-        rt.forget_voice(spec.id)  # a cached synthesizer of an earlier voice with this id
-        return JSONResponse(voice_json(spec, False, rt.voices.get), status_code=201)
-
-    return await _guard(run)
+    rt, vl = runtime(request), lab(request)
+    folder = vl.store.staging / f"{os.getpid()}-{uuid.uuid4().hex}-upload"
+    try:
+        ctype = request.headers.get("content-type", "")
+        files: dict[str, Path] = {}
+        if ctype.startswith("multipart/"):
+            form = await read_form(request, folder)
+            fields, files = dict(form.fields), form.files
+        elif ctype.startswith("application/x-www-form-urlencoded"):
+            fields = dict(parse_qsl((await read_small(request)).decode("utf-8", "replace")))
+        else:
+            fields = await read_json(request)
+        extra = sorted(set(fields) - set(FORM_FIELDS))
+        if extra:
+            raise fail("invalid_upload", f"unexpected field(s): {', '.join(extra)}")
+        spec = await synthesized(rt, vl.pool, lambda: _register(vl.store, fields, files))
+    finally:
+        await asyncio.to_thread(lambda: shutil.rmtree(folder, ignore_errors=True))
+    rt.forget_voice(spec.id)  # a cached synthesizer of an earlier voice with this id
+    return JSONResponse(voice_json(spec, False, rt.voices.get), status_code=201)
 
 
 def _preview_text(body: dict[str, Any]) -> str:
@@ -161,23 +134,19 @@ def _preview_text(body: dict[str, Any]) -> str:
 @router.post("/{voice_id}/preview", response_model=None)
 async def preview(request: Request, voice_id: str) -> Response:
     """``{"text": "..."}`` (1-500 characters) said by the voice, as ``audio/wav``."""
+    from voice_chat.audio.pcm import wav_bytes
+    from voice_chat.voicelab.synth_check import synthesize_all
 
-    async def run() -> Response:
-        from voice_chat.audio.pcm import wav_bytes
-        from voice_chat.voicelab.synth_check import synthesize_all
+    rt = runtime(request)
+    text = _preview_text(await read_json(request))
+    await asyncio.to_thread(_get_spec, request, voice_id)
 
-        rt = runtime(request)
-        text = _preview_text(await read_json(request))
-        await asyncio.to_thread(_get_spec, request, voice_id)
+    def speak() -> bytes:  # the cached synthesizer sessions use, on the TTS pool
+        synth = rt.synthesizer(voice_id)
+        audio, _ = synthesize_all(synth, text)
+        return wav_bytes(audio, synth.sample_rate)
 
-        def speak() -> bytes:  # the cached synthesizer sessions use, on the TTS pool
-            synth = rt.synthesizer(voice_id)
-            audio, _ = synthesize_all(synth, text)
-            return wav_bytes(audio, synth.sample_rate)
-
-        return Response(await rt.run(rt.tts_pool, speak), media_type="audio/wav")
-
-    return await _guard(run)
+    return Response(await synthesized(rt, rt.tts_pool, speak), media_type="audio/wav")
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -199,36 +168,28 @@ def _remove(rt: Runtime, store: VoiceStore, voice_id: str, force: bool) -> list[
 @router.delete("/{voice_id}", response_model=None)
 async def delete_voice(request: Request, voice_id: str) -> Response:
     """409 ``voice_in_use`` while a character or a derived voice uses it, unless ``?force=true``."""
-
-    async def run() -> Response:
-        rt, store = runtime(request), lab(request).store
-        force = _flag(request, "force")
-        try:
-            await asyncio.to_thread(_get_spec, request, voice_id)
-        except VoiceError as exc:
-            if exc.code != "invalid_voice":  # a damaged voice file can still be deleted
-                raise
-        users = await asyncio.to_thread(_remove, rt, store, voice_id, force)
-        for vid in [voice_id, *(u.removeprefix("voice:") for u in users if u.startswith("voice:"))]:
-            rt.forget_voice(vid)
-        return JSONResponse({"id": voice_id, "deleted": True, "was_used_by": users})
-
-    return await _guard(run)
+    rt, store = runtime(request), lab(request).store
+    force = _flag(request, "force")
+    try:
+        await asyncio.to_thread(_get_spec, request, voice_id)
+    except VoiceError as exc:
+        if exc.code != "invalid_voice":  # a damaged voice file can still be deleted
+            raise
+    users = await asyncio.to_thread(_remove, rt, store, voice_id, force)
+    for vid in [voice_id, *(u.removeprefix("voice:") for u in users if u.startswith("voice:"))]:
+        rt.forget_voice(vid)
+    return JSONResponse({"id": voice_id, "deleted": True, "was_used_by": users})
 
 
 @router.post("/{voice_id}/assign", response_model=None)
 async def assign_voice(request: Request, voice_id: str) -> Response:
     """``{"character": "<id>"}``: the same as ``PUT /v1/characters/{id}`` with ``{"voice"}``."""
+    from voice_chat.server.api.characters import character_json
 
-    async def run() -> Response:
-        from voice_chat.server.api.characters import character_json
-
-        rt = runtime(request)
-        character_id = (await read_json(request)).get("character")
-        if not isinstance(character_id, str) or not character_id:
-            raise fail("invalid_field", 'send {"character": "<character id>"}')
-        await asyncio.to_thread(_get_spec, request, voice_id)
-        character = await asyncio.to_thread(rt.characters.set_voice, character_id, voice_id)
-        return JSONResponse(character_json(character))
-
-    return await _guard(run)
+    rt = runtime(request)
+    character_id = (await read_json(request)).get("character")
+    if not isinstance(character_id, str) or not character_id:
+        raise fail("invalid_field", 'send {"character": "<character id>"}')
+    await asyncio.to_thread(_get_spec, request, voice_id)
+    character = await asyncio.to_thread(rt.characters.set_voice, character_id, voice_id)
+    return JSONResponse(character_json(character))
