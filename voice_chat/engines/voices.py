@@ -84,11 +84,36 @@ def load_voice_file(path: Path, base_dir: Path) -> VoiceSpec:
 
 
 class VoiceRegistry:
+    """Voice files in the shipped and user folders, listed again only when a folder changes."""
+
     def __init__(self, shipped_dir: Path, user_dir: Path) -> None:
         self.shipped_dir = shipped_dir
         self.user_dir = user_dir
+        self._listing: tuple[tuple[int, ...], dict[str, Path]] | None = None
+
+    def _stamp(self) -> tuple[int, ...]:
+        """Folder mtimes: adding, renaming or removing an entry changes them."""
+        stamp: list[int] = []
+        for folder in (self.shipped_dir, self.user_dir):
+            try:
+                stamp.append(folder.stat().st_mtime_ns)
+            except OSError:
+                stamp.append(-1)
+        return tuple(stamp)
 
     def _files(self) -> dict[str, Path]:
+        stamp = self._stamp()
+        if self._listing is not None and self._listing[0] == stamp:
+            return self._listing[1]
+        found = self._scan()
+        self._listing = (stamp, found)
+        return found
+
+    def refresh(self) -> None:
+        """Forget the listing (after a registration or removal in this process)."""
+        self._listing = None
+
+    def _scan(self) -> dict[str, Path]:
         found: dict[str, Path] = {}
         for folder in (self.shipped_dir, self.user_dir):
             if folder.is_dir():

@@ -26,7 +26,7 @@ import structlog
 from voice_chat.memory.backend import redact, scheme_of
 from voice_chat.memory.errors import MemoryStoreError
 from voice_chat.memory.store import Message, Store
-from voice_chat.pipeline.conversation import Turn
+from voice_chat.memory.turns import Turn
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

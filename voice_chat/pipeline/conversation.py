@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from typing import Protocol
 
+from voice_chat.memory.turns import Turn
 
-@dataclass
-class Turn:
-    id: int
-    role: str  # "user" | "assistant"
-    text: str
+__all__ = ["Conversation", "InMemoryConversation", "Turn", "conversation_info"]
 
 
 class Conversation(Protocol):

@@ -19,7 +19,6 @@ chunk, and only what the user heard stays in the history.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Awaitable, Sequence
 from typing import Any
@@ -29,46 +28,44 @@ import structlog
 
 from voice_chat.audio.pcm import MODEL_RATE, StreamResampler, float_to_pcm16, pcm16_to_float
 from voice_chat.characters.registry import Character
-from voice_chat.engines.base import GenerationOptions, Synthesizer
+from voice_chat.engines.base import Message
 from voice_chat.metrics import observe_reply
+from voice_chat.pipeline import events as ev
 from voice_chat.pipeline.chunking import Chunker
 from voice_chat.pipeline.conversation import Conversation, Turn
+from voice_chat.pipeline.ports import Engines, Outbox, SessionConfig
 from voice_chat.pipeline.prompting import build_messages
-from voice_chat.pipeline.reply import END, Outbox, Reply, Segment, new_item_id
+from voice_chat.pipeline.reply import (
+    Announce,
+    Audio,
+    AudioStart,
+    End,
+    Item,
+    Reply,
+    ReplyState,
+    Segment,
+    Text,
+    Transcript,
+    UserTurn,
+    new_item_id,
+)
 from voice_chat.pipeline.turns import TurnDetector, TurnEvent
-from voice_chat.runtime.local import Runtime
 
 log = structlog.get_logger(__name__)
 
 
 class Pipeline:
+    """One conversation's flow. The session owns ``config`` and may change it at any time."""
+
     def __init__(
-        self,
-        runtime: Runtime,
-        outbox: Outbox,
-        character: Character,
-        conversation: Conversation,
-        *,
-        user_name: str = "User",
-        input_rate: int = MODEL_RATE,
-        output_rate: int | None = None,
-        manual: bool = False,
+        self, engines: Engines, outbox: Outbox, config: SessionConfig, conversation: Conversation
     ) -> None:
-        s = runtime.settings
-        self.runtime = runtime
+        self.engines = engines
         self.outbox = outbox
-        self.character = character
+        self.config = config
         self.conversation = conversation
-        self.user_name = user_name
-        self.output_rate = output_rate
-        self.manual = manual
-        self.naive = s.pipeline_mode == "naive"
-        self.detector = TurnDetector(
-            threshold=s.vad_threshold,
-            silence_ms=s.silence_duration_ms,
-            speculative_ms=0 if self.naive else s.speculative_ms,
-        )
-        self.set_input_rate(input_rate)
+        self.detector = TurnDetector(config.turn, speculative=not config.naive)
+        self.set_input_rate(config.input_rate)
         self.reply: Reply | None = None  # the reply in progress (speculative or live)
         self.replies: dict[str, Reply] = {}  # recent replies, for truncation
         self._manual_audio: list[np.ndarray] = []
@@ -78,52 +75,41 @@ class Pipeline:
         self._partial_text = ""
 
     @property
-    def voice_id(self) -> str:
-        return self.runtime.voice_for(self.character.voice)
+    def character(self) -> Character:
+        return self.config.character
 
     def set_input_rate(self, rate: int) -> None:
-        self.input_rate = rate
+        self.config.input_rate = rate
         self._resampler = StreamResampler(rate, MODEL_RATE)
 
     # ----------------------------------------------------------------- audio in
     async def push_audio(self, pcm: bytes) -> None:
         audio = self._resampler.process(pcm16_to_float(pcm))
-        if self.manual:
+        limit = self.config.max_utterance_s * MODEL_RATE
+        if self.config.turn.manual:
             self._manual_audio.append(audio)
-            if (
-                sum(map(len, self._manual_audio))
-                > self.runtime.settings.max_utterance_s * MODEL_RATE
-            ):
+            if sum(map(len, self._manual_audio)) > limit:
                 await self.outbox.error(
                     "utterance_too_long", "turn longer than max_utterance_s; ended"
                 )
                 await self.commit()
             return
-        for event in self.detector.feed(audio):
+        for event in await self.engines.analyse(lambda: self.detector.feed(audio)):
             await self._on_turn(event)
-        if (
-            self.detector.in_speech
-            and self.detector.utterance_samples > self.runtime.settings.max_utterance_s * MODEL_RATE
-        ):
+        if self.detector.in_speech and self.detector.utterance_samples > limit:
             await self.outbox.error("utterance_too_long", "turn longer than max_utterance_s; ended")
             now = self.detector.now_ms
             self.detector.in_speech = False
             await self._on_turn(TurnEvent("ended", now, now))
 
     # ----------------------------------------------------------- turn detection
-    async def _on_turn(self, ev: TurnEvent) -> None:
+    async def _on_turn(self, turn: TurnEvent) -> None:
         reply = self.reply
-        if ev.kind == "started":
+        if turn.kind == "started":
             merge = reply is not None and reply.audio is not None and reply.audio_sent_ms == 0
             if not merge:
                 self._item_id, self._partial_text = new_item_id(), ""
-            await self.outbox.event(
-                {
-                    "type": "input_audio_buffer.speech_started",
-                    "audio_start_ms": ev.at_ms,
-                    "item_id": self._item_id,
-                }
-            )
+            await self.outbox.event(ev.SpeechStarted(turn.at_ms, self._item_id))
             if reply is not None:
                 if merge and reply.audio is not None:
                     # The turn was not really over: drop the reply, transcribe it all again.
@@ -131,22 +117,14 @@ class Pipeline:
                     await self.cancel(reply, status="cancelled", revert_user=True)
                 else:
                     await self.cancel(reply, status="cancelled")
-        elif ev.kind == "paused" and reply is None:
+        elif turn.kind == "paused" and reply is None:
             audio = np.concatenate([self._carry, self.detector.utterance()])
-            self.reply = self._start(audio=audio, speech_end=self._wall(ev), live=False)
-        elif ev.kind == "resumed" and reply is not None and not reply.is_live:
+            self.reply = self._start(audio=audio, speech_end=self._wall(turn), live=False)
+        elif turn.kind == "resumed" and reply is not None and not reply.is_live:
             await self.cancel(reply, status="cancelled")
-        elif ev.kind == "ended":
-            await self.outbox.event(
-                {
-                    "type": "input_audio_buffer.speech_stopped",
-                    "audio_end_ms": ev.speech_end_ms,
-                    "item_id": self._item_id,
-                }
-            )
-            await self.outbox.event(
-                {"type": "input_audio_buffer.committed", "item_id": self._item_id}
-            )
+        elif turn.kind == "ended":
+            await self.outbox.event(ev.SpeechStopped(turn.speech_end_ms, self._item_id))
+            await self.outbox.event(ev.AudioCommitted(self._item_id))
             audio = np.concatenate([self._carry, self.detector.utterance()])
             self.detector.clear_utterance()
             self._carry = np.zeros(0, dtype=np.float32)
@@ -154,17 +132,18 @@ class Pipeline:
                 reply.audio = audio
                 reply.go_live()
             elif reply is None:
-                reply = self.reply = self._start(audio=audio, speech_end=self._wall(ev), live=True)
+                reply = self._start(audio=audio, speech_end=self._wall(turn), live=True)
+                self.reply = reply
             if reply is not None:
                 reply.mark("speech_stopped_ms")
 
-    def _wall(self, ev: TurnEvent) -> float:
+    def _wall(self, turn: TurnEvent) -> float:
         """Wall-clock time at which the user stopped speaking (audio arrives in real time)."""
-        return time.monotonic() - (self.detector.now_ms - ev.speech_end_ms) / 1000.0
+        return time.monotonic() - (self.detector.now_ms - turn.speech_end_ms) / 1000.0
 
     # ------------------------------------------------------------ client calls
     async def commit(self) -> None:
-        if self.manual:
+        if self.config.turn.manual:
             audio = np.concatenate(self._manual_audio) if self._manual_audio else np.zeros(0)
             self._manual_audio = []
         else:
@@ -176,7 +155,7 @@ class Pipeline:
             return
         await self.interrupt()
         self._item_id, self._partial_text = new_item_id(), ""
-        await self.outbox.event({"type": "input_audio_buffer.committed", "item_id": self._item_id})
+        await self.outbox.event(ev.AudioCommitted(self._item_id))
         self.reply = self._start(
             audio=audio.astype(np.float32), speech_end=time.monotonic(), live=True
         )
@@ -185,7 +164,7 @@ class Pipeline:
         self._manual_audio = []
         self._carry = np.zeros(0, dtype=np.float32)
         self.detector.clear_utterance()
-        await self.outbox.event({"type": "input_audio_buffer.cleared"})
+        await self.outbox.event(ev.AudioCleared())
 
     async def user_text(self, text: str) -> None:
         await self.interrupt()
@@ -207,14 +186,7 @@ class Pipeline:
         heard = reply.heard_text(audio_end_ms)
         if reply.assistant_turn is not None:
             self.conversation.update(reply.assistant_turn, heard)
-        await self.outbox.event(
-            {
-                "type": "conversation.item.truncated",
-                "response_id": response_id,
-                "audio_end_ms": audio_end_ms,
-                "text": heard,
-            }
-        )
+        await self.outbox.event(ev.ItemTruncated(response_id, audio_end_ms, heard))
 
     # ---------------------------------------------------------------- replies
     async def _partial(self, item_id: str, text: str) -> None:
@@ -225,21 +197,14 @@ class Pipeline:
         extends = text.startswith(self._partial_text)
         delta = text[len(self._partial_text) :] if extends else text
         self._partial_text = text
-        await self.outbox.event(
-            {
-                "type": "conversation.item.input_audio_transcription.delta",
-                "item_id": item_id,
-                "delta": delta,
-                "text": text,
-            }
-        )
+        await self.outbox.event(ev.TranscriptDelta(item_id, delta, text))
 
     def _start(self, *, speech_end: float, live: bool, **what: Any) -> Reply:
         reply = Reply(
             item_id=self._item_id,
             speech_end=speech_end,
-            voice_id=self.voice_id,
-            output_rate=self.output_rate,
+            voice_id=self.config.voice_id,
+            output_rate=self.config.output_rate,
             live=live,
             **what,
         )
@@ -260,7 +225,8 @@ class Pipeline:
             raise
         except Exception as exc:
             log.exception("reply failed", response_id=reply.id)
-            await self.outbox.error("response_failed", f"the reply failed: {exc}")
+            reply.finish()
+            await self.outbox.error("response_failed", f"the reply failed: {_root(exc)}")
             await self.outbox.event(reply.done_event("failed"))
             observe_reply("failed", reply.metrics, spoken_turn=False)
         finally:
@@ -273,7 +239,7 @@ class Pipeline:
             self.reply = None
         if reply.finished:
             return
-        reply.stop()
+        reply.stop_generating.set()
         if reply.task is not None:
             reply.task.cancel()
             await asyncio.gather(reply.task, return_exceptions=True)
@@ -285,16 +251,10 @@ class Pipeline:
             if reply.assistant_turn is None and heard and not revert_user:
                 reply.assistant_turn = self.conversation.add("assistant", heard)
             if reply.audio_started:
-                await self.outbox.event(
-                    {
-                        "type": "response.audio.done",
-                        "response_id": reply.id,
-                        "audio_ms": round(reply.audio_sent_ms),
-                    }
-                )
+                await self.outbox.event(ev.AudioDone(reply.id, round(reply.audio_sent_ms)))
             await self.outbox.event(reply.done_event(status))
             observe_reply(status, reply.metrics, spoken_turn=False)
-        reply.finished = True
+        reply.finish()
         self._prefill()
 
     async def close(self) -> None:
@@ -307,38 +267,41 @@ class Pipeline:
 
         ``pending`` turns are about to be stored; ``now`` runs even while a reply is playing.
         """
-        llm = self.runtime.llm
         busy = self.reply is not None and not self.reply.finished
-        if llm is None or self.naive or (busy and not now):
+        if self.config.naive or (busy and not now):
             return
-        messages = build_messages(
-            self.character,
-            [*self.conversation.turns(), *pending],
-            user_name=self.user_name,
-            count_tokens=llm.count_tokens,
-            budget_tokens=self.runtime.llm_budget(),
+        messages = self._messages([*self.conversation.turns(), *pending])
+        self._prefill_task = asyncio.create_task(_quietly(self.engines.prefill(messages)))
+
+    def _messages(self, turns: Sequence[Turn]) -> list[Message]:
+        cfg = self.config
+        return build_messages(
+            cfg.character,
+            turns,
+            user_name=cfg.user_name,
+            count_tokens=self.engines.count_tokens,
+            budget_tokens=self.engines.prompt_budget(cfg.generation.max_tokens),
         )
-        self._prefill_task = asyncio.create_task(_quietly(llm.warm(messages)))
 
     # ------------------------------------------------ the three stages of a reply
     async def _think(self, reply: Reply, chunks: asyncio.Queue[str | None]) -> None:
         """STT → prompt → LLM stream → chunker. Puts text events out, chunks to TTS."""
-        out, rt = reply.outq, self.runtime
+        out = reply.outq
         try:
             user_text = reply.text
             if reply.audio is not None:
                 t = time.monotonic()
-                user_text = await rt.transcribe(reply.audio)
+                user_text = await self.engines.transcribe(reply.audio)
                 reply.metrics["stt_ms"] = round((time.monotonic() - t) * 1000, 1)
                 if not reply.is_live:  # a speculative transcript is a partial one: show it
                     await self._partial(reply.item_id, user_text)
-                out.put_nowait(("transcript", user_text))
+                out.put_nowait(Transcript(user_text))
                 if not user_text.strip():
                     return  # noise or a cough: no reply
             if user_text is not None:
-                out.put_nowait(("user_turn", user_text))
-            out.put_nowait(("event", {"type": "response.created", "response": {"id": reply.id}}))
-            chunker = Chunker(max_sentences=rt.settings.max_reply_sentences)
+                out.put_nowait(UserTurn(user_text))
+            out.put_nowait(Announce())
+            chunker = Chunker(max_sentences=self.config.max_reply_sentences)
             if reply.fixed is not None:
                 chunker.max_sentences = 1000
                 for piece in [*chunker.feed(reply.fixed + " "), *chunker.flush()]:
@@ -356,33 +319,19 @@ class Pipeline:
     async def _generate(
         self, reply: Reply, chunks: asyncio.Queue[str | None], chunker: Chunker, user_text: str
     ) -> None:
-        rt, s = self.runtime, self.runtime.settings
-        assert rt.llm is not None
-        turns = [*self.conversation.turns(), Turn(0, "user", user_text)]
-        messages = build_messages(
-            self.character,
-            turns,
-            user_name=self.user_name,
-            count_tokens=rt.llm.count_tokens,
-            budget_tokens=rt.llm_budget(),
-        )
-        options = GenerationOptions(
-            max_tokens=s.max_reply_tokens,
-            temperature=s.llm_temperature,
-            repeat_penalty=s.llm_repeat_penalty,
-        )
-        stop_llm = threading.Event()
+        messages = self._messages([*self.conversation.turns(), Turn(0, "user", user_text)])
         t = time.monotonic()
         tokens = 0
-        async for delta in rt.llm.stream(messages, options, stop_llm):
+        stream = self.engines.generate(messages, self.config.generation, reply.stop_generating)
+        async for delta in stream:
             if tokens == 0:
                 reply.metrics["llm_first_token_ms"] = round((time.monotonic() - t) * 1000, 1)
             tokens += 1
             for piece in chunker.feed(delta):
                 self._chunk_out(reply, chunks, piece)
-            if chunker.capped or reply.cancelled.is_set():
+            if chunker.capped:
                 break
-        stop_llm.set()
+        reply.stop_generating.set()
         for piece in chunker.flush():
             self._chunk_out(reply, chunks, piece)
         reply.metrics["llm_tokens"] = tokens
@@ -390,112 +339,95 @@ class Pipeline:
 
     def _chunk_out(self, reply: Reply, chunks: asyncio.Queue[str | None], piece: str) -> None:
         reply.mark("first_chunk_ms")
-        reply.outq.put_nowait(("text", " " + piece if reply.text_out else piece))
-        reply.text_out = True
+        reply.outq.put_nowait(Text(" " + piece if reply.chunks_out else piece))
+        reply.chunks_out += 1
         chunks.put_nowait(piece)
 
     async def _speak(self, reply: Reply, chunks: asyncio.Queue[str | None]) -> None:
         """TTS each chunk in a worker thread; cut the audio into 100 ms PCM16 frames."""
-        rt = self.runtime
+        engines = self.engines
         try:
-            synth = await rt.run(rt.tts_pool, lambda: rt.synthesizer(reply.voice_id))
-            rate = reply.output_rate or synth.sample_rate
-            resampler = StreamResampler(synth.sample_rate, rate)
+            native = await engines.sample_rate(reply.voice_id)
+            rate = reply.output_rate or native
+            resampler = StreamResampler(native, rate)
             frame = rate // 10
-            held: list[Any] = []  # naive mode: nothing goes out until all audio is made
-            out = held.append if self.naive else reply.outq.put_nowait
+            held: list[Item] = []  # naive mode: nothing goes out until all audio is made
+            out = held.append if self.config.naive else reply.outq.put_nowait
             while (piece := await chunks.get()) is not None:
                 t = time.monotonic()
-                audio = await rt.run(rt.tts_pool, lambda p=piece: _synth_all(synth, p))
+                audio = await engines.synthesize(reply.voice_id, piece)
                 reply.metrics.setdefault(
                     "tts_first_chunk_ms", round((time.monotonic() - t) * 1000, 1)
                 )
                 reply.metrics["tts_audio_ms"] = (
-                    reply.metrics.get("tts_audio_ms", 0) + len(audio) / synth.sample_rate * 1000
+                    reply.metrics.get("tts_audio_ms", 0) + len(audio) / native * 1000
                 )
                 reply.metrics["tts_ms"] = (
                     reply.metrics.get("tts_ms", 0) + (time.monotonic() - t) * 1000
                 )
                 pcm = float_to_pcm16(resampler.process(audio))
                 if not reply.audio_queued_ms:
-                    out(("audio_start", rate))
+                    out(AudioStart(rate))
                 start = reply.audio_queued_ms
                 for i in range(0, len(pcm), frame * 2):
                     part = pcm[i : i + frame * 2]
                     reply.audio_queued_ms += len(part) / 2 / rate * 1000
-                    out(("audio", part))
+                    out(Audio(part))
                 reply.segments.append(Segment(piece, start, reply.audio_queued_ms))
             for item in held:
                 reply.outq.put_nowait(item)
         finally:
-            reply.outq.put_nowait(END)
+            reply.outq.put_nowait(End())
 
     async def _emit(self, reply: Reply) -> None:
         """Hold everything until the turn is confirmed, then send it in order, audio paced."""
         await reply.gate.wait()
         box, lead_s = self.outbox, 0.6
-        while (item := await reply.outq.get()) is not END:
-            kind, value = item
-            if kind == "transcript":
-                reply.mark("transcript_ms")
-                await box.event(
-                    {
-                        "type": "conversation.item.input_audio_transcription.completed",
-                        "item_id": reply.item_id,
-                        "transcript": value,
-                    }
-                )
-            elif kind == "user_turn":
-                reply.user_turn = self.conversation.add("user", value)
-            elif kind == "event":
-                reply.announced = True
-                await box.event(value)
-            elif kind == "text":
-                reply.mark("first_text_ms")
-                await box.event(
-                    {"type": "response.text.delta", "response_id": reply.id, "delta": value}
-                )
-            elif kind == "audio_start":
-                reply.audio_started, reply.audio_wall_start = True, time.monotonic()
-                reply.sample_rate = value
-                await box.event(
-                    {
-                        "type": "response.audio.started",
-                        "response_id": reply.id,
-                        "sample_rate": value,
-                        "encoding": "pcm16",
-                    }
-                )
-            elif kind == "audio":
-                ahead = reply.audio_sent_ms / 1000 - (time.monotonic() - reply.audio_wall_start)
-                if ahead > lead_s:
-                    await asyncio.sleep(ahead - lead_s)
-                reply.mark("first_audio_ms")
-                await box.audio(value)
-                reply.audio_sent_ms += len(value) / 2 / reply.sample_rate * 1000
+        while True:
+            match await reply.outq.get():
+                case End():
+                    break
+                case Transcript(text):
+                    reply.mark("transcript_ms")
+                    await box.event(ev.TranscriptCompleted(reply.item_id, text))
+                case UserTurn(text):
+                    reply.user_turn = self.conversation.add("user", text)
+                case Announce():
+                    reply.advance(ReplyState.ANNOUNCED)
+                    await box.event(ev.ResponseCreated(ev.ResponseRef(reply.id)))
+                case Text(delta):
+                    reply.mark("first_text_ms")
+                    await box.event(ev.TextDelta(reply.id, delta))
+                case AudioStart(rate):
+                    reply.advance(ReplyState.SPEAKING)
+                    reply.audio_wall_start, reply.sample_rate = time.monotonic(), rate
+                    await box.event(ev.AudioStarted(reply.id, rate))
+                case Audio(pcm):
+                    ahead = reply.audio_sent_ms / 1000 - (time.monotonic() - reply.audio_wall_start)
+                    if ahead > lead_s:
+                        await asyncio.sleep(ahead - lead_s)
+                    reply.mark("first_audio_ms")
+                    await box.audio(pcm)
+                    reply.audio_sent_ms += len(pcm) / 2 / reply.sample_rate * 1000
         if not reply.announced:
-            reply.finished = True
+            reply.finish()
             return
         if reply.audio_started:
-            await box.event(
-                {
-                    "type": "response.audio.done",
-                    "response_id": reply.id,
-                    "audio_ms": round(reply.audio_sent_ms),
-                }
-            )
+            await box.event(ev.AudioDone(reply.id, round(reply.audio_sent_ms)))
         if reply.full_text:
             reply.assistant_turn = self.conversation.add("assistant", reply.full_text)
         reply.mark("total_ms")
-        reply.finished = True
+        reply.finish()
         observe_reply("completed", reply.metrics, spoken_turn=reply.audio is not None)
         await box.event(reply.done_event("completed"))
         self._prefill()
 
 
-def _synth_all(synth: Synthesizer, text: str) -> np.ndarray:
-    parts = list(synth.synthesize(text))
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+def _root(exc: BaseException) -> BaseException:
+    """The first real error inside a task group's exception group."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 async def _quietly(job: Awaitable[None]) -> None:

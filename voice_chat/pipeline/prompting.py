@@ -10,7 +10,7 @@ from voice_chat.characters.registry import Character
 from voice_chat.engines.base import Message
 from voice_chat.pipeline.conversation import Turn
 
-#: ``budget_tokens`` already leaves room for the reply (``Runtime.llm_budget``); this covers
+#: ``budget_tokens`` already leaves room for the reply (``Engines.prompt_budget``); this covers
 #: what per-message costs do not count: BOS and the chat template's generation prompt.
 REPLY_RESERVE_TOKENS = 16
 

@@ -1,26 +1,68 @@
-"""The state of one character reply: what was generated, what was sent, what was heard."""
+"""The state of one character reply: what was generated, what was sent, what was heard.
+
+A reply moves through :class:`ReplyState` in order, and ends exactly once (:meth:`Reply.finish`).
+Its three tasks talk through typed items on ``outq`` (see :data:`Item`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import InitVar, dataclass, field
 
 import numpy as np
 
-
-class Outbox(Protocol):
-    """How the pipeline talks to its transport (a websocket, or a test)."""
-
-    async def event(self, payload: dict[str, Any]) -> None: ...
-    async def audio(self, pcm: bytes) -> None: ...
-    async def error(self, code: str, message: str) -> None: ...
+from voice_chat.pipeline.events import ResponseDone, ResponseResult
 
 
-END = object()
+class ReplyState(enum.IntEnum):
+    SPECULATIVE = 0  # work runs during a pause; nothing is sent
+    LIVE = 1  # the turn is over: the gate is open
+    ANNOUNCED = 2  # response.created went out
+    SPEAKING = 3  # reply audio went out
+    FINISHED = 4  # completed, cancelled or failed: nothing more is sent
+
+
+# --- what the think and speak tasks hand to the emit task, in order
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+
+
+@dataclass(frozen=True)
+class UserTurn:
+    text: str
+
+
+@dataclass(frozen=True)
+class Announce:
+    pass
+
+
+@dataclass(frozen=True)
+class Text:
+    delta: str
+
+
+@dataclass(frozen=True)
+class AudioStart:
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class Audio:
+    pcm: bytes
+
+
+@dataclass(frozen=True)
+class End:
+    pass
+
+
+Item = Transcript | UserTurn | Announce | Text | AudioStart | Audio | End
 
 
 def new_item_id() -> str:
@@ -39,22 +81,20 @@ class Reply:
     speech_end: float  # wall clock (monotonic) when the user stopped speaking
     voice_id: str
     output_rate: int | None
-    live: bool  # False while speculative: work runs, nothing is sent
+    live: InitVar[bool]  # False while speculative: work runs, nothing is sent
     audio: np.ndarray | None = None  # user audio to transcribe
     text: str | None = None  # or typed user text
     fixed: str | None = None  # or a fixed reply (the greeting), no LLM
     item_id: str = field(default_factory=new_item_id)  # the user item this reply answers
     id: str = field(default_factory=lambda: "resp_" + uuid.uuid4().hex[:12])
     task: asyncio.Task[None] | None = None
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    state: ReplyState = ReplyState.SPECULATIVE
+    stop_generating: threading.Event = field(default_factory=threading.Event)  # LLM thread
     gate: asyncio.Event = field(default_factory=asyncio.Event)
-    outq: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+    outq: asyncio.Queue[Item] = field(default_factory=asyncio.Queue)
     user_turn: int | None = None
     assistant_turn: int | None = None
-    announced: bool = False
-    audio_started: bool = False
-    finished: bool = False
-    text_out: bool = False
+    chunks_out: int = 0  # text chunks handed to TTS
     sample_rate: int = 0
     audio_sent_ms: float = 0.0
     audio_queued_ms: float = 0.0
@@ -62,20 +102,38 @@ class Reply:
     segments: list[Segment] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        if self.live:
-            self.gate.set()
+    def __post_init__(self, live: bool) -> None:
+        if live:
+            self.go_live()
 
     @property
     def is_live(self) -> bool:
-        return self.live
+        return self.state >= ReplyState.LIVE
+
+    @property
+    def announced(self) -> bool:
+        return ReplyState.ANNOUNCED <= self.state < ReplyState.FINISHED
+
+    @property
+    def audio_started(self) -> bool:
+        return self.audio_wall_start > 0
+
+    @property
+    def finished(self) -> bool:
+        return self.state is ReplyState.FINISHED
+
+    def advance(self, state: ReplyState) -> None:
+        """Move forward to ``state`` (never back; a finished reply stays finished)."""
+        if self.state < state:
+            self.state = state
 
     def go_live(self) -> None:
-        self.live = True
+        self.advance(ReplyState.LIVE)
         self.gate.set()
 
-    def stop(self) -> None:
-        self.cancelled.set()
+    def finish(self) -> None:
+        self.state = ReplyState.FINISHED
+        self.stop_generating.set()
 
     def mark(self, name: str) -> None:
         """Record a timing in ms since the end of the user's speech (first time only)."""
@@ -107,13 +165,5 @@ class Reply:
                 break
         return " ".join(words)
 
-    def done_event(self, status: str) -> dict[str, Any]:
-        return {
-            "type": "response.done",
-            "response": {
-                "id": self.id,
-                "status": status,
-                "text": self.full_text,
-                "metrics": dict(self.metrics),
-            },
-        }
+    def done_event(self, status: str) -> ResponseDone:
+        return ResponseDone(ResponseResult(self.id, status, self.full_text, dict(self.metrics)))

@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 
 from voice_chat.audio.vad import FRAME, StreamingVAD
+from voice_chat.pipeline.ports import TurnConfig
 
 RATE = 16000
 FRAME_MS = FRAME * 1000 // RATE  # 32
@@ -35,14 +36,27 @@ class TurnEvent:
 
 
 class TurnDetector:
-    def __init__(
-        self, *, threshold: float = 0.5, silence_ms: int = 300, speculative_ms: int = 120
-    ) -> None:
+    """Reads its thresholds from ``config`` at every frame, so a ``session.update`` applies."""
+
+    def __init__(self, config: TurnConfig | None = None, *, speculative: bool = True) -> None:
         self.vad = StreamingVAD()
-        self.threshold = threshold
-        self.silence_ms = silence_ms
-        self.speculative_ms = min(speculative_ms, silence_ms) if speculative_ms else 0
+        self.config = config or TurnConfig()
+        self.speculative = speculative
         self.reset()
+
+    @property
+    def threshold(self) -> float:
+        return self.config.threshold
+
+    @property
+    def silence_ms(self) -> int:
+        return self.config.silence_ms
+
+    @property
+    def speculative_ms(self) -> int:
+        if not self.speculative or not self.config.speculative_ms:
+            return 0
+        return min(self.config.speculative_ms, self.silence_ms)
 
     def reset(self) -> None:
         self.vad.reset()

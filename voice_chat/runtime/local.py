@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
 import structlog
 
+from voice_chat.audio.vad import StreamingVAD
 from voice_chat.characters.registry import CharacterRegistry
-from voice_chat.engines.base import ChatModel, EngineError, SpeechToText, Synthesizer
+from voice_chat.engines.base import (
+    ChatModel,
+    EngineError,
+    GenerationOptions,
+    Message,
+    SpeechToText,
+    Synthesizer,
+)
 from voice_chat.engines.tts import build_synthesizer
 from voice_chat.engines.voices import VoiceRegistry
 from voice_chat.memory.conversations import ConversationMemory
@@ -58,7 +66,12 @@ def load_llm(settings: Settings) -> ChatModel:
 
 
 class Runtime:
-    """Everything a session needs, shared: models, registries, worker pools."""
+    """Everything a session needs, shared: models, registries, worker pools.
+
+    It implements the pipeline's :class:`~voice_chat.pipeline.ports.Engines` port in this
+    process. Lifecycle: construct, :meth:`load` (blocking, in a thread), :meth:`warm_up`,
+    serve, then :meth:`close`.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -67,11 +80,14 @@ class Runtime:
         self.store = ConversationMemory(settings.database)  # opens in its own thread
         self.stt: SpeechToText | None = None
         self.llm: ChatModel | None = None
-        self._synths: dict[str, Synthesizer] = {}
+        # One future per voice: the lock guards only the dict, never a model load, so a
+        # lookup of a cached voice never waits for another voice being built.
+        self._synths: dict[str, Future[Synthesizer]] = {}
         self._synth_lock = threading.Lock()
         self._broken: set[str] = set()  # voices that failed to load
         self.stt_pool = ThreadPoolExecutor(settings.stt_workers, thread_name_prefix="stt")
         self.tts_pool = ThreadPoolExecutor(settings.tts_workers, thread_name_prefix="tts")
+        self.listen_pool = ThreadPoolExecutor(1, thread_name_prefix="listen")  # VAD, turns
         self.ready = False
         self.load_error: str | None = None
         self.sessions = 0
@@ -81,20 +97,32 @@ class Runtime:
         log.info("loading models", stt=self.settings.stt_model, llm=self.settings.llm_model)
         self.stt = load_stt(self.settings)
         self.llm = load_llm(self.settings)
+        StreamingVAD()  # the shared VAD session loads now, not in the first call
         self.synthesizer(self.settings.default_voice)
         for character in self.characters.list():  # shipped voices load once, up front
             self.voice_for(character.voice)
         log.info("models loaded")
 
+    # --- voices (blocking: call these in a worker thread)
     def synthesizer(self, voice_id: str) -> Synthesizer:
-        """The synthesizer of a voice, built once and cached."""
+        """The synthesizer of a voice, built once and cached (blocks while it is built)."""
         with self._synth_lock:
-            synth = self._synths.get(voice_id)
-            if synth is None:
+            future = self._synths.get(voice_id)
+            building = future is None
+            if future is None:
+                future = self._synths[voice_id] = Future()
+        if building:
+            try:
                 spec = self.voices.get(voice_id)
-                synth = build_synthesizer(spec, self.voices.get, self.settings.tts_threads)
-                self._synths[voice_id] = synth
-            return synth
+                threads = self.settings.tts_threads
+                future.set_result(build_synthesizer(spec, self.voices.get, threads))
+            except BaseException as exc:
+                with self._synth_lock:
+                    if self._synths.get(voice_id) is future:
+                        del self._synths[voice_id]
+                future.set_exception(exc)
+                raise
+        return future.result()
 
     def voice_for(self, voice_id: str | None) -> str:
         """The voice to use: the one asked for if it loads, else the default (logged)."""
@@ -108,32 +136,80 @@ class Runtime:
             self._broken.add(voice_id)  # not tried again until the voice changes
             return self.settings.default_voice
 
-    async def prepare_voice(self, voice_id: str | None) -> str:
-        return await self.run(self.tts_pool, lambda: self.voice_for(voice_id))
+    async def prepare_voice(self, voice_id: str | None) -> tuple[str, int]:
+        """Resolve a character's voice once, off the event loop: (voice id, its sample rate)."""
+
+        def resolve() -> tuple[str, int]:
+            chosen = self.voice_for(voice_id)
+            return chosen, self.synthesizer(chosen).sample_rate
+
+        return await self.run(self.tts_pool, resolve)
 
     def forget_voice(self, voice_id: str) -> None:
+        """A voice was registered, replaced or removed: list again, rebuild on next use."""
+        self.voices.refresh()
         with self._synth_lock:
             self._synths.pop(voice_id, None)
             self._broken.discard(voice_id)
 
-    def llm_budget(self) -> int:
-        """Prompt tokens available: the model's context less room for the reply."""
-        context = getattr(self.llm, "context", self.settings.llm_context)
-        return max(
-            256, min(context, self.settings.llm_context) - self.settings.max_reply_tokens - 64
-        )
-
     async def run(self, pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(pool, fn)
 
+    # --- the Engines port
     async def transcribe(self, audio: np.ndarray) -> str:
         stt = self.stt
         if stt is None:
             raise EngineError("STT model not loaded")
         return await self.run(self.stt_pool, lambda: stt.transcribe(audio))
 
+    def generate(
+        self, messages: list[Message], options: GenerationOptions, cancel: threading.Event
+    ) -> AsyncIterator[str]:
+        if self.llm is None:
+            raise EngineError("LLM not loaded")
+        return self.llm.stream(messages, options, cancel)
+
+    async def prefill(self, messages: list[Message]) -> None:
+        if self.llm is not None:
+            await self.llm.warm(messages)
+
+    def count_tokens(self, text: str) -> int:
+        if self.llm is None:
+            return len(text) // 4 + 1
+        return self.llm.count_tokens(text)
+
+    def prompt_budget(self, max_reply_tokens: int) -> int:
+        """Prompt tokens available: the model's context less room for the reply."""
+        context = getattr(self.llm, "context", self.settings.llm_context)
+        return max(256, min(context, self.settings.llm_context) - max_reply_tokens - 64)
+
+    async def sample_rate(self, voice_id: str) -> int:
+        return await self.run(self.tts_pool, lambda: self.synthesizer(voice_id).sample_rate)
+
+    async def synthesize(self, voice_id: str, text: str) -> np.ndarray:
+        def speak() -> np.ndarray:
+            parts = list(self.synthesizer(voice_id).synthesize(text))
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+        return await self.run(self.tts_pool, speak)
+
+    async def analyse(self, job: Callable[[], T]) -> T:
+        return await self.run(self.listen_pool, job)
+
+    # --- lifecycle
     async def warm_up(self) -> None:
         """Run each engine once so the first real turn does not pay first-call costs."""
         await self.transcribe(np.zeros(16000, dtype=np.float32))
-        synth = self.synthesizer(self.settings.default_voice)
-        await self.run(self.tts_pool, lambda: list(synth.synthesize("Hello.")))
+        await self.synthesize(self.settings.default_voice, "Hello.")
+
+    async def close(self) -> None:
+        """Stop the worker pools, close the LLM client and the conversation store."""
+        closer = getattr(self.llm, "aclose", None)
+        if closer is not None:
+            try:
+                await closer()
+            except Exception as exc:  # noqa: BLE001 - shutting down: log and go on
+                log.warning("closing the LLM client failed", error=str(exc))
+        for pool in (self.stt_pool, self.tts_pool, self.listen_pool):
+            pool.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(self.store.close)

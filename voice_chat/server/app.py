@@ -19,7 +19,7 @@ from voice_chat.metrics import SESSIONS, render
 from voice_chat.runtime.local import Runtime
 from voice_chat.server.api import characters, conversations, voice_preview, voices
 from voice_chat.server.api.deps import api_error
-from voice_chat.server.protocol import error_event
+from voice_chat.server.encoding import error_event
 from voice_chat.server.session import RealtimeSession
 from voice_chat.settings import Settings
 
@@ -36,7 +36,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         loading = asyncio.create_task(_load(rt))
         yield
         loading.cancel()
-        await asyncio.to_thread(rt.store.close)
+        await rt.close()
 
     app = FastAPI(title="voice_chat", version="0.1.0", lifespan=lifespan)
     app.state.runtime = rt
@@ -108,7 +108,8 @@ async def _realtime(rt: Runtime, ws: WebSocket) -> None:
         limit = f"the server holds its limit of {settings.max_sessions} sessions"
         return await _refuse(ws, "too_many_sessions", limit, 1013)
     try:
-        character = rt.characters.get(query.get("character") or settings.default_character)
+        wanted = query.get("character") or settings.default_character
+        character = await asyncio.to_thread(rt.characters.get, wanted)  # reads card files
     except CharacterError as exc:
         return await _refuse(ws, exc.code, str(exc), 1008)
     try:

@@ -1,4 +1,7 @@
-"""Client events: parsing and validation. Server events: small builders. See docs/protocol.md."""
+"""Client events of the native dialect: parsing and validation. See docs/protocol.md.
+
+Server events are typed in :mod:`voice_chat.pipeline.events`.
+"""
 
 from __future__ import annotations
 
@@ -131,10 +134,3 @@ def parse_client_event(text: str) -> Any:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"][1:]) or "event"
         raise ProtocolError("invalid_event", f"{kind}: {where}: {first['msg']}") from exc
-
-
-def error_event(code: str, message: str, event_id: str | None = None) -> dict[str, Any]:
-    err: dict[str, Any] = {"code": code, "message": message}
-    if event_id:
-        err["event_id"] = event_id
-    return {"type": "error", "error": err}

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 import uuid
 from typing import Any
 
@@ -14,9 +12,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from voice_chat.audio.pcm import MODEL_RATE
 from voice_chat.cards import CardError, choose_greeting
 from voice_chat.characters.registry import Character, CharacterError
+from voice_chat.engines.base import GenerationOptions
+from voice_chat.pipeline import events as ev
 from voice_chat.pipeline.conversation import Conversation, conversation_info
 from voice_chat.pipeline.pipeline import Pipeline
+from voice_chat.pipeline.ports import SessionConfig, TurnConfig
 from voice_chat.runtime.local import Runtime
+from voice_chat.server.outbox import AudioRateGuard, WebSocketOutbox
 from voice_chat.server.protocol import (
     Clear,
     Commit,
@@ -25,66 +27,10 @@ from voice_chat.server.protocol import (
     ResponseCancel,
     SessionUpdate,
     Truncate,
-    error_event,
     parse_client_event,
 )
 
 log = structlog.get_logger(__name__)
-
-
-class WebSocketOutbox:
-    """Serialises sends; silently drops them once the socket is gone."""
-
-    def __init__(self, ws: WebSocket) -> None:
-        self.ws = ws
-        self._lock = asyncio.Lock()
-        self.closed = False
-
-    async def _send(self, kind: str, data: Any) -> None:
-        if self.closed:
-            return
-        async with self._lock:
-            try:
-                if kind == "text":
-                    await self.ws.send_text(data)
-                else:
-                    await self.ws.send_bytes(data)
-            except (WebSocketDisconnect, RuntimeError, OSError):
-                self.closed = True
-
-    async def event(self, payload: dict[str, Any]) -> None:
-        await self._send("text", json.dumps(payload, ensure_ascii=False))
-
-    async def audio(self, pcm: bytes) -> None:
-        await self._send("bytes", pcm)
-
-    async def error(self, code: str, message: str) -> None:
-        log.info("client error", code=code, message=message)
-        await self.event(error_event(code, message))
-
-
-class AudioRateGuard:
-    """Drops input audio that arrives much faster than real time, sustained."""
-
-    def __init__(self, max_speed: float, burst_s: float = 10.0) -> None:
-        self.max_speed, self.burst_s = max_speed, burst_s
-        self.start = time.monotonic()
-        self.audio_s = 0.0
-        self._last_warn = 0.0
-
-    def admit(self, seconds: float) -> bool:
-        allowed = (time.monotonic() - self.start) * self.max_speed + self.burst_s
-        if self.audio_s + seconds > allowed:
-            return False
-        self.audio_s += seconds
-        return True
-
-    def should_warn(self) -> bool:
-        now = time.monotonic()
-        if now - self._last_warn > 5.0:
-            self._last_warn = now
-            return True
-        return False
 
 
 class RealtimeSession:
@@ -96,17 +42,36 @@ class RealtimeSession:
         query: dict[str, str],
         input_rate: int = MODEL_RATE,
     ):
-        """Use :meth:`open`, which also loads the conversation."""
+        """Use :meth:`open`, which also prepares the voice and loads the conversation."""
+        s = runtime.settings
         self.runtime = runtime
         self.ws = ws
         self.outbox = WebSocketOutbox(ws)
         self.id = "sess_" + uuid.uuid4().hex[:12]
         self.user_id = query.get("user") or "anonymous"
-        self.user_name = query.get("user_name") or "User"
-        self.input_rate = input_rate
-        self.output_rate: int | None = None
-        self.manual = query.get("turn_detection") == "manual"
-        self.guard = AudioRateGuard(runtime.settings.max_audio_speed)
+        self.requested_output_rate: int | None = None  # set by output_audio_format
+        self.config = SessionConfig(
+            character=character,
+            voice_id=s.default_voice,
+            output_rate=MODEL_RATE,
+            user_name=query.get("user_name") or "User",
+            input_rate=input_rate,
+            turn=TurnConfig(
+                type="manual" if query.get("turn_detection") == "manual" else "server_vad",
+                threshold=s.vad_threshold,
+                silence_ms=s.silence_duration_ms,
+                speculative_ms=s.speculative_ms,
+            ),
+            generation=GenerationOptions(
+                max_tokens=s.max_reply_tokens,
+                temperature=s.llm_temperature,
+                repeat_penalty=s.llm_repeat_penalty,
+            ),
+            max_reply_sentences=s.max_reply_sentences,
+            max_utterance_s=s.max_utterance_s,
+            naive=s.pipeline_mode == "naive",
+        )
+        self.guard = AudioRateGuard(s.max_audio_speed)
         self.log = log.bind(session=self.id, character=character.id)
         self.pipeline: Pipeline
 
@@ -123,51 +88,49 @@ class RealtimeSession:
         session.pipeline = await session._new_pipeline(character)
         return session
 
+    @property
+    def user_name(self) -> str:
+        return self.config.user_name
+
     async def _conversation(self, character: Character) -> Conversation:
         store = self.runtime.store
         return await store.open_conversation(self.user_id, character.id, self.outbox.error)
 
     async def _new_pipeline(self, character: Character) -> Pipeline:
-        await self.runtime.prepare_voice(character.voice)  # loads off the event loop
-        return Pipeline(
-            self.runtime,
-            self.outbox,
-            character,
-            await self._conversation(character),
-            user_name=self.user_name,
-            input_rate=self.input_rate,
-            output_rate=self.output_rate,
-            manual=self.manual,
-        )
+        """Resolve the character's voice once (off the event loop), then build the pipeline."""
+        voice_id, native_rate = await self.runtime.prepare_voice(character.voice)
+        cfg = self.config
+        cfg.character, cfg.voice_id = character, voice_id
+        cfg.output_rate = self.requested_output_rate or native_rate
+        return Pipeline(self.runtime, self.outbox, cfg, await self._conversation(character))
 
     def describe(self) -> dict[str, Any]:
-        p, s = self.pipeline, self.runtime.settings
-        out_rate = self.output_rate or self.runtime.synthesizer(p.voice_id).sample_rate
+        cfg, s = self.config, self.runtime.settings
         return {
             "id": self.id,
-            "character": p.character.id,
-            "character_name": p.character.name,
-            "voice": p.voice_id,
-            "user": {"id": self.user_id, "name": self.user_name},
+            "character": cfg.character.id,
+            "character_name": cfg.character.name,
+            "voice": cfg.voice_id,
+            "user": {"id": self.user_id, "name": cfg.user_name},
             "turn_detection": {
-                "type": "manual" if self.manual else "server_vad",
-                "silence_duration_ms": p.detector.silence_ms,
-                "threshold": p.detector.threshold,
+                "type": cfg.turn.type,
+                "silence_duration_ms": cfg.turn.silence_ms,
+                "threshold": cfg.turn.threshold,
             },
-            "input_audio_format": {"encoding": "pcm16", "sample_rate": self.input_rate},
-            "output_audio_format": {"encoding": "pcm16", "sample_rate": out_rate},
+            "input_audio_format": {"encoding": "pcm16", "sample_rate": cfg.input_rate},
+            "output_audio_format": {"encoding": "pcm16", "sample_rate": cfg.output_rate},
             "limits": {
                 "max_frame_bytes": s.max_frame_bytes,
                 "max_text_bytes": s.max_text_bytes,
                 "max_utterance_s": s.max_utterance_s,
                 "max_text_chars": s.max_text_chars,
             },
-            "conversation": conversation_info(p.conversation),
+            "conversation": conversation_info(self.pipeline.conversation),
         }
 
     async def run(self) -> None:
         self.log.info("session started", user=self.user_id)
-        await self.outbox.event({"type": "session.created", "session": self.describe()})
+        await self.outbox.event(ev.SessionCreated(self.describe()))
         await self._start_conversation()
         try:
             while True:
@@ -198,7 +161,7 @@ class RealtimeSession:
                 "invalid_audio", "audio frames are PCM16: an even number of bytes"
             )
             return
-        if not self.guard.admit(len(data) / 2 / self.input_rate):
+        if not self.guard.admit(len(data) / 2 / self.config.input_rate):
             if self.guard.should_warn():
                 await self.outbox.error(
                     "audio_rate_exceeded",
@@ -232,7 +195,7 @@ class RealtimeSession:
                 )
                 return
             item = {"id": "item_" + uuid.uuid4().hex[:12], "role": "user", "text": body}
-            await self.outbox.event({"type": "conversation.item.created", "item": item})
+            await self.outbox.event(ev.ItemCreated(item))
             await p.user_text(body)
         elif isinstance(event, ResponseCancel):
             if p.reply is not None and event.response_id in (None, p.reply.id):
@@ -241,40 +204,39 @@ class RealtimeSession:
             await p.truncate(event.response_id, event.audio_end_ms)
 
     async def _update(self, event: SessionUpdate) -> None:
-        cfg = event.session
+        cfg, update = self.config, event.session
         old_user = self.user_id
-        if cfg.user is not None:
-            self.user_id = cfg.user.id or self.user_id
-            self.user_name = cfg.user.name or self.user_name
-            self.pipeline.user_name = self.user_name
-        if cfg.input_audio_format is not None:
-            self.input_rate = cfg.input_audio_format.sample_rate
-            self.pipeline.set_input_rate(self.input_rate)
-        if cfg.output_audio_format is not None:
-            self.output_rate = cfg.output_audio_format.sample_rate
-            self.pipeline.output_rate = self.output_rate
-        if cfg.turn_detection is not None:
-            td = cfg.turn_detection
-            self.manual = self.pipeline.manual = td.type == "manual"
+        if update.user is not None:
+            self.user_id = update.user.id or self.user_id
+            cfg.user_name = update.user.name or cfg.user_name
+        if update.input_audio_format is not None:
+            self.pipeline.set_input_rate(update.input_audio_format.sample_rate)
+        if update.output_audio_format is not None:
+            self.requested_output_rate = update.output_audio_format.sample_rate
+            cfg.output_rate = self.requested_output_rate
+        if update.turn_detection is not None:
+            td = update.turn_detection
+            cfg.turn.type = td.type
             if td.silence_duration_ms:
-                self.pipeline.detector.silence_ms = td.silence_duration_ms
+                cfg.turn.silence_ms = td.silence_duration_ms
             if td.threshold:
-                self.pipeline.detector.threshold = td.threshold
-        if cfg.character is not None and cfg.character != self.pipeline.character.id:
+                cfg.turn.threshold = td.threshold
+        if update.character is not None and update.character != cfg.character.id:
             try:
-                character = self.runtime.characters.get(cfg.character)
+                get = self.runtime.characters.get
+                character = await asyncio.to_thread(get, update.character)  # reads card files
             except CharacterError as exc:
                 await self.outbox.error(exc.code, str(exc))
                 return
             await self.pipeline.close()
             self.pipeline = await self._new_pipeline(character)
-            await self.outbox.event({"type": "session.updated", "session": self.describe()})
+            await self.outbox.event(ev.SessionUpdated(self.describe()))
             await self._start_conversation(pinned=False)
             return
         if self.user_id != old_user:
             await self._switch_user()
             return
-        await self.outbox.event({"type": "session.updated", "session": self.describe()})
+        await self.outbox.event(ev.SessionUpdated(self.describe()))
 
     async def _start_conversation(self, *, pinned: bool = True) -> None:
         """After ``session.created``/``updated``: report memory problems, greet a new conversation.
@@ -289,7 +251,7 @@ class RealtimeSession:
         conv.pending = []
         if conv.turns():
             return  # resumed: no greeting replay
-        card = self.pipeline.character.card
+        card = self.config.character.card
         raw = self.ws.query_params.get("greeting") if pinned else None
         try:
             index = int(raw) if raw is not None else None
@@ -305,6 +267,6 @@ class RealtimeSession:
     async def _switch_user(self) -> None:
         """A ``session.update`` changed the user id: continue that user's conversation."""
         await self.pipeline.interrupt()
-        self.pipeline.conversation = await self._conversation(self.pipeline.character)
-        await self.outbox.event({"type": "session.updated", "session": self.describe()})
+        self.pipeline.conversation = await self._conversation(self.config.character)
+        await self.outbox.event(ev.SessionUpdated(self.describe()))
         await self._start_conversation(pinned=False)

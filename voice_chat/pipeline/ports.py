@@ -1,0 +1,98 @@
+"""The pipeline's two ports: the engines it calls, and the outbox it talks through.
+
+Where an engine runs (in this process, a worker pool, a remote deployment) is the business of
+whatever implements :class:`Engines`; the pipeline only awaits it. A session owns a
+:class:`SessionConfig` and the pipeline reads it live, so a ``session.update`` takes effect at
+the next frame or reply without copying settings into the pipeline.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
+
+import numpy as np
+
+from voice_chat.engines.base import GenerationOptions, Message
+from voice_chat.pipeline.events import ServerEvent
+
+if TYPE_CHECKING:
+    from voice_chat.characters import Character
+
+T = TypeVar("T")
+
+
+class Engines(Protocol):
+    """Speech-to-text, the chat model and speech synthesis, as the pipeline uses them."""
+
+    async def transcribe(self, audio: np.ndarray) -> str:
+        """16 kHz mono float32 audio to text."""
+        ...
+
+    def generate(
+        self, messages: list[Message], options: GenerationOptions, cancel: threading.Event
+    ) -> AsyncIterator[str]:
+        """Text deltas of the reply; the model stops soon after ``cancel`` is set."""
+        ...
+
+    async def prefill(self, messages: list[Message]) -> None:
+        """Pre-compute the model's cache for this prompt prefix (a no-op where impossible)."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def prompt_budget(self, max_reply_tokens: int) -> int:
+        """Prompt tokens available once ``max_reply_tokens`` are kept for the reply."""
+        ...
+
+    async def sample_rate(self, voice_id: str) -> int:
+        """The native output rate of a voice (loads it off the event loop if needed)."""
+        ...
+
+    async def synthesize(self, voice_id: str, text: str) -> np.ndarray:
+        """Float32 mono audio at :meth:`sample_rate` for one chunk of text."""
+        ...
+
+    async def analyse(self, job: Callable[[], T]) -> T:
+        """Run a small CPU job of the listening path (VAD, turn analysis) off the loop."""
+        ...
+
+
+class Outbox(Protocol):
+    """How the pipeline talks to its transport (a websocket, or a test)."""
+
+    async def event(self, event: ServerEvent) -> None: ...
+    async def audio(self, pcm: bytes) -> None: ...
+    async def error(self, code: str, message: str) -> None: ...
+
+
+@dataclass
+class TurnConfig:
+    """Turn detection, as ``session.update`` sets it (``turn_detection``)."""
+
+    type: Literal["server_vad", "manual"] = "server_vad"
+    threshold: float = 0.5
+    silence_ms: int = 300  # silence that ends a turn
+    speculative_ms: int = 64  # silence after which a reply is prepared (0: never)
+
+    @property
+    def manual(self) -> bool:
+        return self.type == "manual"
+
+
+@dataclass
+class SessionConfig:
+    """Everything about one session that the pipeline reads; the session owns and updates it."""
+
+    character: Character
+    voice_id: str  # resolved once, when the session (or character) is prepared
+    output_rate: int  # reply audio rate on the wire
+    user_name: str = "User"
+    input_rate: int = 16000
+    turn: TurnConfig = field(default_factory=TurnConfig)
+    generation: GenerationOptions = field(default_factory=GenerationOptions)
+    max_reply_sentences: int = 3
+    max_utterance_s: float = 30.0
+    naive: bool = False  # the benchmark baseline: no overlap between stages
