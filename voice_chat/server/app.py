@@ -24,7 +24,7 @@ from voice_chat.server.session import RealtimeSession
 from voice_chat.settings import Settings
 
 log = structlog.get_logger(__name__)
-WEB_DIR = Path(__file__).parent / "web"
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 ROUTERS = (characters.router, voice_preview.router, voices.router, conversations.router)
 
 
