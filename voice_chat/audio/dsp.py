@@ -44,9 +44,8 @@ class WorldFeatures:
     frame_period: float
 
 
-def f0_contour(audio: np.ndarray, rate: int, frame_period: float = FRAME_PERIOD_MS) -> np.ndarray:
-    """Per-frame f0 in Hz (0 = unvoiced) from DIO refined by StoneMask."""
-    x = np.ascontiguousarray(audio, dtype=np.float64)
+def _track(x: np.ndarray, rate: int, frame_period: float) -> tuple[np.ndarray, np.ndarray]:
+    """The pitch tracker: DIO refined by StoneMask; per-frame f0 (0 = unvoiced) and times."""
     f0, t = pyworld.dio(
         x,
         rate,
@@ -55,20 +54,17 @@ def f0_contour(audio: np.ndarray, rate: int, frame_period: float = FRAME_PERIOD_
         frame_period=frame_period,
         allowed_range=DIO_ALLOWED_RANGE,
     )
-    return np.asarray(pyworld.stonemask(x, f0, t, rate))
+    return np.asarray(pyworld.stonemask(x, f0, t, rate)), t
+
+
+def f0_contour(audio: np.ndarray, rate: int, frame_period: float = FRAME_PERIOD_MS) -> np.ndarray:
+    """Per-frame f0 in Hz (0 = unvoiced) from DIO refined by StoneMask."""
+    return _track(np.ascontiguousarray(audio, dtype=np.float64), rate, frame_period)[0]
 
 
 def analyze(audio: np.ndarray, rate: int, frame_period: float = FRAME_PERIOD_MS) -> WorldFeatures:
     x = np.ascontiguousarray(audio, dtype=np.float64)
-    f0, t = pyworld.dio(
-        x,
-        rate,
-        f0_floor=F0_FLOOR,
-        f0_ceil=F0_CEIL,
-        frame_period=frame_period,
-        allowed_range=DIO_ALLOWED_RANGE,
-    )
-    f0 = pyworld.stonemask(x, f0, t, rate)
+    f0, t = _track(x, rate, frame_period)
     fft_size = pyworld.get_cheaptrick_fft_size(rate, ENVELOPE_F0_FLOOR)
     sp = pyworld.cheaptrick(x, f0, t, rate, f0_floor=ENVELOPE_F0_FLOOR, fft_size=fft_size)
     ap = pyworld.d4c(x, f0, t, rate, fft_size=fft_size)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from voice_chat.audio.pcm import read_wav, resample
+from voice_chat.audio.pcm import MODEL_RATE, read_wav, resample
 
 
-def espeak(text: str, rate: int = 16000, voice: str = "en-us", wpm: int = 160) -> np.ndarray:
+def espeak(text: str, rate: int = MODEL_RATE, voice: str = "en-us", wpm: int = 160) -> np.ndarray:
     """Speak ``text`` with espeak-ng; mono float32 at ``rate``."""
     if shutil.which("espeak-ng") is None:
         raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng)")

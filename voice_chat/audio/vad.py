@@ -19,14 +19,11 @@ CONTEXT = 64
 @functools.lru_cache(maxsize=1)
 def _session() -> object:
     import faster_whisper
-    import onnxruntime
+
+    from voice_chat.audio.onnx import cpu_session
 
     path = os.path.join(os.path.dirname(faster_whisper.__file__), "assets", "silero_vad_v6.onnx")
-    opts = onnxruntime.SessionOptions()
-    opts.inter_op_num_threads = 1
-    opts.intra_op_num_threads = 1
-    opts.log_severity_level = 4
-    return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"], sess_options=opts)
+    return cpu_session(path, threads=1, log_level=4)
 
 
 _lock = threading.Lock()

@@ -1,55 +1,38 @@
-"""PCM helpers: PCM16 <-> float32, WAV files, streaming resampling and level metering.
+"""The terminal client's audio files and meters: WAV in and out, level metering.
 
-Pure numpy/soxr (no sounddevice), so file mode works on machines without PortAudio.
+PCM conversion and resampling are the server's (``voice_chat.audio.pcm``): pure numpy/soxr
+(no sounddevice), so file mode works on machines without PortAudio.
 """
 
 from __future__ import annotations
 
-import math
 import wave
 from pathlib import Path
 
 import numpy as np
-import soxr
 
-MODEL_RATE = 16_000  # what the server's models use; the client sends this rate
+from voice_chat.audio.pcm import (
+    MODEL_RATE,
+    decode_pcm,
+    float_to_pcm16,
+    pcm16_to_float,
+    resample,
+    rms_dbfs,
+    to_mono,
+)
+from voice_chat.audio.pcm import StreamResampler as Resampler
 
-
-def pcm16_to_float(data: bytes) -> np.ndarray:
-    """Little-endian PCM16 bytes -> float32 samples in [-1, 1)."""
-    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
-
-
-def float_to_pcm16(samples: np.ndarray) -> bytes:
-    """float32 samples -> little-endian PCM16 bytes (clipped)."""
-    clipped = np.clip(samples, -1.0, 32767.0 / 32768.0)
-    data: bytes = (clipped * 32768.0).astype("<i2").tobytes()
-    return data
-
-
-class Resampler:
-    """Streaming resampler for mono float32 audio (soxr ResampleStream, HQ).
-
-    Equal rates pass through untouched.
-    """
-
-    def __init__(self, in_rate: int, out_rate: int) -> None:
-        self.in_rate = int(in_rate)
-        self.out_rate = int(out_rate)
-        self._stream: soxr.ResampleStream | None = None
-        if self.in_rate != self.out_rate:
-            self._stream = soxr.ResampleStream(self.in_rate, self.out_rate, 1, dtype="float32")
-
-    def process(self, samples: np.ndarray, last: bool = False) -> np.ndarray:
-        samples = np.ascontiguousarray(samples, dtype=np.float32)
-        if self._stream is None:
-            return samples
-        out: np.ndarray = self._stream.resample_chunk(samples, last=last)
-        return out
-
-    def flush(self) -> np.ndarray:
-        """Return the samples still held in the filter (end of stream)."""
-        return self.process(np.zeros(0, dtype=np.float32), last=True)
+__all__ = [
+    "MODEL_RATE",
+    "Resampler",
+    "WavFormatError",
+    "WavWriter",
+    "float_to_pcm16",
+    "level_dbfs",
+    "meter",
+    "pcm16_to_float",
+    "read_wav",
+]
 
 
 class WavFormatError(ValueError):
@@ -68,33 +51,13 @@ def read_wav(path: str | Path, rate: int = MODEL_RATE) -> np.ndarray:
         raise WavFormatError(f"{path}: no such file") from None
     except (wave.Error, EOFError) as exc:
         raise WavFormatError(f"{path}: not a PCM WAV file ({exc})") from None
-    samples = _decode_ints(raw, width)
-    if channels > 1:
-        samples = samples[: len(samples) - len(samples) % channels]
-        samples = samples.reshape(-1, channels).mean(axis=1)
-    samples = samples.astype(np.float32)
+    try:
+        samples = to_mono(decode_pcm(raw, width), channels)
+    except ValueError as exc:
+        raise WavFormatError(str(exc)) from None
     if src_rate != rate and samples.size:
-        samples = soxr.resample(samples, src_rate, rate).astype(np.float32)
+        samples = resample(samples, src_rate, rate).astype(np.float32)
     return samples
-
-
-def _decode_ints(raw: bytes, width: int) -> np.ndarray:
-    if width == 1:  # unsigned 8-bit
-        return (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
-    if width == 2:
-        return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
-    if width == 3:
-        b = np.frombuffer(raw[: len(raw) - len(raw) % 3], dtype=np.uint8).reshape(-1, 3)
-        ints = (
-            b[:, 0].astype(np.int32)
-            | (b[:, 1].astype(np.int32) << 8)
-            | (b[:, 2].astype(np.int32) << 16)
-        )
-        ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
-        return ints.astype(np.float32) / float(1 << 23)
-    if width == 4:
-        return np.frombuffer(raw, dtype="<i4").astype(np.float32) / float(1 << 31)
-    raise WavFormatError(f"unsupported sample width {width * 8} bit")
 
 
 class WavWriter:
@@ -133,10 +96,7 @@ class WavWriter:
 
 def level_dbfs(samples: np.ndarray) -> float:
     """RMS level in dBFS (-100 for silence)."""
-    if samples.size == 0:
-        return -100.0
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
-    return max(-100.0, 20.0 * math.log10(rms)) if rms > 0 else -100.0
+    return max(-100.0, float(rms_dbfs(samples)))
 
 
 def meter(db: float, width: int = 20, floor: float = -60.0) -> str:

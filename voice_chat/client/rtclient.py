@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import numpy as np
 import websockets
 
-from voice_chat.audio.pcm import float_to_pcm16
+from voice_chat.audio.pcm import MODEL_RATE, float_to_pcm16
 
 
 @dataclass
@@ -77,7 +77,7 @@ class RealtimeClient:
         await self.ws.send(pcm)
 
     async def send_speech(
-        self, audio: np.ndarray, *, rate: int = 16000, frame_ms: int = 20, tail_s: float = 1.0
+        self, audio: np.ndarray, *, rate: int = MODEL_RATE, frame_ms: int = 20, tail_s: float = 1.0
     ) -> float:
         """Stream audio at real-time pace, then ``tail_s`` of silence.
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from voice_chat.audio.pcm import MODEL_RATE as SAMPLE_RATE
 from voice_chat.engines.base import EngineError
 
-SAMPLE_RATE = 16000
 WINDOWS = (5.0, 8.0, 10.0, 15.0, 20.0, 30.0)
 
 

@@ -80,14 +80,10 @@ def _assets() -> tuple[str, dict[str, int], dict[str, np.ndarray]]:
 
 @functools.lru_cache(maxsize=4)
 def _session(threads: int = 1) -> object:
-    import onnxruntime
+    from voice_chat.audio.onnx import cpu_session
 
     path, _, _ = _assets()
-    opts = onnxruntime.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    return onnxruntime.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+    return cpu_session(path, threads)
 
 
 def available_voices() -> tuple[str, ...]:

@@ -47,20 +47,15 @@ def load_piper(onnx: Path, cfg: Path, threads: int = 1) -> object:
 
 @functools.lru_cache(maxsize=16)
 def _load_piper(onnx: Path, cfg: Path, threads: int, stamp: tuple[int, ...]) -> object:
-    import onnxruntime
     from piper import PiperVoice
     from piper.config import PiperConfig
     from piper.voice import ESPEAK_DATA_DIR
 
+    from voice_chat.audio.onnx import cpu_session
+
     try:
         config = PiperConfig.from_dict(json.loads(cfg.read_text(encoding="utf-8")))
-        opts = onnxruntime.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        session = onnxruntime.InferenceSession(
-            str(onnx), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        session = cpu_session(onnx, threads)
     except Exception as exc:
         raise EngineError(f"could not load Piper voice {onnx.name}: {exc}") from exc
     return PiperVoice(

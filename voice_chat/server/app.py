@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from voice_chat.audio.pcm import MAX_RATE, MIN_RATE, MODEL_RATE
 from voice_chat.characters.registry import CharacterError
 from voice_chat.errors import VoiceChatError
 from voice_chat.metrics import SESSIONS, render
@@ -113,8 +114,8 @@ async def _realtime(rt: Runtime, ws: WebSocket) -> None:
     except CharacterError as exc:
         return await _refuse(ws, exc.code, str(exc), 1008)
     try:
-        rate = int(query.get("input_sample_rate", "16000"))
-        if not 8000 <= rate <= 48000:
+        rate = int(query.get("input_sample_rate", MODEL_RATE))
+        if not MIN_RATE <= rate <= MAX_RATE:
             raise ValueError
     except ValueError:
         bad_rate = "input_sample_rate must be an integer from 8000 to 48000"

@@ -1,9 +1,15 @@
-"""One builder per registration kind. Each writes its files into the staging folder, runs the
-test synthesis and returns the voice definition (paths relative to the voice folder)."""
+"""One builder per registration kind. Each takes a :class:`Staging` (the staging folder, the
+voice's id and name, the uploads, the parameters), writes its files into the folder, runs the
+test synthesis and returns the voice definition (paths relative to the voice folder).
+
+``piper``, ``derived``, ``blend`` and ``kokoro`` are here; ``clip`` and ``coqui`` (which need a
+reference clip or Coqui) are in :mod:`voice_chat.voicelab.kinds_clone`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +31,35 @@ ALLOWED: dict[str, set[str]] = {
     "clip": {"description", "language"},
     "coqui": {"model", "speaker", "language", "speed", "description", *_DSP},
 }
+
+
+@dataclass(frozen=True)
+class Staging:
+    """One registration in progress."""
+
+    dest: Path  # the staging folder; renamed into place once the voice is stored
+    head: dict[str, Any]  # id, name, description
+    files: dict[str, bytes]  # uploaded file name -> bytes
+    params: dict[str, Any]
+    resolve: Resolver  # voice id -> definition (base voices)
+    clone_model: str | None = None  # a configured Coqui cloning model (clip voices)
+
+    def file(self, *suffixes: str) -> bytes | None:
+        """The first upload whose name ends with one of ``suffixes`` (any case)."""
+        return next((v for k, v in self.files.items() if k.lower().endswith(suffixes)), None)
+
+    def fields(self, engine: str, **extra: Any) -> dict[str, Any]:
+        """The definition so far: id, name, description, parameters, ``engine``, ``extra``."""
+        return {**self.head, **self.params, "engine": engine, **extra}
+
+
+Stager = Callable[[Staging], dict[str, Any]]
+
+
+def tested(fields: dict[str, Any], synth: Synthesizer, plausible: bool = False) -> dict[str, Any]:
+    """``fields`` with the report of a test synthesis (``plausible``: check rate and level)."""
+    fields["test"] = test_synthesis(synth, plausibility=plausible)
+    return fields
 
 
 def check_params(kind: str, params: dict[str, Any]) -> None:
@@ -71,54 +106,36 @@ def _built(spec: VoiceSpec, resolve: Resolver) -> Synthesizer:
         raise VoiceError(code, str(exc)) from exc
 
 
-def stage_piper(
-    dest: Path,
-    head: dict[str, Any],
-    files: dict[str, bytes],
-    params: dict[str, Any],
-    resolve: Resolver,
-) -> dict[str, Any]:
+def stage_piper(job: Staging) -> dict[str, Any]:
     from voice_chat.voicelab.piper_check import FreshPiper
     from voice_chat.voicelab.piper_check import stage_piper as write_piper
 
-    make_spec({**head, "engine": "piper", **{k: v for k, v in params.items() if k != "speaker"}})
-    _, speaker = write_piper(dest, files, params.get("speaker"))
-    fields = {**head, **params, "engine": "piper", "model": "model.onnx", "speaker": speaker}
+    params = job.params
+    make_spec(job.fields("piper", **{k: v for k, v in params.items() if k != "speaker"}))
+    _, speaker = write_piper(job.dest, job.files, params.get("speaker"))
+    fields = job.fields("piper", model="model.onnx", speaker=speaker)
     spec = make_spec(fields)
-    synth = FreshPiper(
-        dest / "model.onnx", dest / "model.onnx.json", speaker, spec.speed, spec.variation
-    )
-    fields["test"] = test_synthesis(synth)  # plausibility checks catch a wrong sample rate
+    onnx = job.dest / "model.onnx"
+    synth = FreshPiper(onnx, job.dest / "model.onnx.json", speaker, spec.speed, spec.variation)
+    tested(fields, synth, plausible=True)  # plausibility checks catch a wrong sample rate
     if spec.pitch_semitones or spec.formant_shift != 1 or spec.expressiveness != 1:
         test_synthesis(_with_dsp(spec, synth), plausibility=False)
     return fields
 
 
-def stage_derived(
-    dest: Path,
-    head: dict[str, Any],
-    files: dict[str, bytes],
-    params: dict[str, Any],
-    resolve: Resolver,
-) -> dict[str, Any]:
-    if not params.get("base"):
+def stage_derived(job: Staging) -> dict[str, Any]:
+    if not job.params.get("base"):
         raise VoiceError(
             "invalid_params", "a derived voice needs 'base': the id of the voice to start from"
         )
-    fields = {**head, **params, "engine": "derived"}
+    fields = job.fields("derived")
     spec = make_spec(fields)
-    resolve(spec.base or "")  # unknown_voice when missing
-    fields["test"] = test_synthesis(_built(spec, resolve), plausibility=False)
-    return fields
+    job.resolve(spec.base or "")  # unknown_voice when missing
+    return tested(fields, _built(spec, job.resolve))
 
 
-def stage_kokoro(
-    dest: Path,
-    head: dict[str, Any],
-    files: dict[str, bytes],
-    params: dict[str, Any],
-    resolve: Resolver,
-) -> dict[str, Any]:
+def stage_kokoro(job: Staging) -> dict[str, Any]:
+    params = job.params
     if not params.get("blend") and not params.get("voice"):
         raise VoiceError(
             "invalid_params", "give 'blend' (e.g. {\"jf_alpha\": 0.7, \"jm_kumo\": 0.3}) or 'voice'"
@@ -135,12 +152,11 @@ def stage_kokoro(
         raise VoiceError(
             "invalid_params", f"a blend mixes at most {limits.MAX_BLEND_VOICES} voices"
         )
-    fields = {**head, **params, "engine": "kokoro"}
-    fields["test"] = test_synthesis(_built(make_spec(fields), resolve), plausibility=False)
-    return fields
+    fields = job.fields("kokoro")
+    return tested(fields, _built(make_spec(fields), job.resolve))
 
 
-STAGERS: dict[str, Callable[..., dict[str, Any]]] = {
+STAGERS: dict[str, Stager] = {
     "piper": stage_piper,
     "derived": stage_derived,
     "blend": stage_kokoro,

@@ -10,8 +10,7 @@ from voice_chat.audio.pcm import wav_bytes
 from voice_chat.engines.base import EngineError
 from voice_chat.engines.voices import VoiceError
 from voice_chat.voicelab import limits
-from voice_chat.voicelab.kinds import Resolver, _with_dsp, make_spec
-from voice_chat.voicelab.synth_check import test_synthesis
+from voice_chat.voicelab.kinds import Stager, Staging, _with_dsp, make_spec, tested
 
 # Cloning models looked for in the local Coqui cache, best first.
 CLONE_MODELS = (
@@ -68,21 +67,14 @@ def _coqui_synth(dest: Path, fields: dict[str, Any]) -> Any:
         raise VoiceError("invalid_model", str(exc)) from exc
 
 
-def stage_coqui(
-    dest: Path,
-    head: dict[str, Any],
-    files: dict[str, bytes],
-    params: dict[str, Any],
-    resolve: Resolver,
-) -> dict[str, Any]:
+def stage_coqui(job: Staging) -> dict[str, Any]:
     if not coqui_installed():
         raise VoiceError(
             "engine_unavailable", "the Coqui engine is not installed (scripts/install-coqui.sh)"
         )
-    fields: dict[str, Any] = {**head, **params, "engine": "coqui"}
-    checkpoint = next((v for k, v in files.items() if k.endswith((".pth", ".pt", ".tar"))), None)
-    config = next((v for k, v in files.items() if k.endswith(".json")), None)
-    clip = next((v for k, v in files.items() if k.lower().endswith(".wav")), None)
+    fields = job.fields("coqui")
+    checkpoint, config = job.file(".pth", ".pt", ".tar"), job.file(".json")
+    clip = job.file(".wav")
     if checkpoint is not None:
         if config is None:
             raise VoiceError("missing_file", "a Coqui checkpoint needs its config.json")
@@ -91,10 +83,10 @@ def stage_coqui(
             or len(config) > limits.MAX_COQUI_CONFIG_BYTES
         ):
             raise VoiceError("too_large", "the Coqui checkpoint or config is over the size limit")
-        (dest / "model.pth").write_bytes(checkpoint)
-        (dest / "config.json").write_bytes(config)
+        (job.dest / "model.pth").write_bytes(checkpoint)
+        (job.dest / "config.json").write_bytes(config)
         fields.update(model_path="model.pth", config_path="config.json")
-    elif not params.get("model"):
+    elif not job.params.get("model"):
         raise VoiceError(
             "missing_file",
             "give a checkpoint (model.pth + config.json) or 'model', a cached model name",
@@ -103,43 +95,39 @@ def stage_coqui(
         from voice_chat.voicelab.clip import load_clip
 
         audio, rate = load_clip(clip)
-        (dest / "reference.wav").write_bytes(wav_bytes(audio, rate))
+        (job.dest / "reference.wav").write_bytes(wav_bytes(audio, rate))
         fields["speaker_wav"] = "reference.wav"
     spec = make_spec(fields)
-    fields["test"] = test_synthesis(_with_dsp(spec, _coqui_synth(dest, fields)), plausibility=False)
-    return fields
+    return tested(fields, _with_dsp(spec, _coqui_synth(job.dest, fields)))
 
 
-def stage_clip(
-    dest: Path,
-    head: dict[str, Any],
-    files: dict[str, bytes],
-    params: dict[str, Any],
-    resolve: Resolver,
-    clone_model: str | None = None,
-) -> dict[str, Any]:
+def stage_clip(job: Staging) -> dict[str, Any]:
     from voice_chat.voicelab.clip import analyse, load_clip
 
-    data = next((v for k, v in files.items() if k.lower().endswith(".wav")), None)
+    data = job.file(".wav")
     if data is None:
         raise VoiceError("missing_file", "a clip voice needs a .wav file")
     audio, rate = load_clip(data)
     info = analyse(audio, rate)
-    (dest / "reference.wav").write_bytes(wav_bytes(audio, rate))
-    cloner = find_clone_model(clone_model)
+    (job.dest / "reference.wav").write_bytes(wav_bytes(audio, rate))
+    cloner = find_clone_model(job.clone_model)
     if cloner is not None:
-        fields = {**head, **params, **cloner, "engine": "coqui", "speaker_wav": "reference.wav"}
+        fields = job.fields("coqui", **cloner, speaker_wav="reference.wav")
         if "xtts" in str(cloner).lower() or "your_tts" in str(cloner).lower():
             fields.setdefault("language", "en")
         make_spec(fields)
-        fields["test"] = test_synthesis(_coqui_synth(dest, fields), plausibility=False)
+        tested(fields, _coqui_synth(job.dest, fields))
         fields["analysis"] = {"clip": info.summary(), "cloned_with": cloner}
         return fields
     from voice_chat.voicelab.approximate import approximate
 
+    head = job.head
     fields = approximate(head["id"], head["name"], audio, rate, info)
     if head.get("description"):
         fields["description"] = head["description"]
     fields["reference_wav"] = "reference.wav"  # kept for a cloning engine installed later
     make_spec(fields)
     return fields
+
+
+STAGERS: dict[str, Stager] = {"coqui": stage_coqui, "clip": stage_clip}

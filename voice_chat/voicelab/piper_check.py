@@ -99,16 +99,10 @@ def choose_speaker(config: dict[str, Any], speaker: int | str | None) -> int | N
 
 
 def probe_model(onnx: Path, config: dict[str, Any], speaker: int | None) -> None:
-    import onnxruntime
+    from voice_chat.audio.onnx import cpu_session
 
-    opts = onnxruntime.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 4
     try:
-        session = onnxruntime.InferenceSession(
-            str(onnx), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        session = cpu_session(onnx, threads=1, log_level=4)
     except Exception as exc:
         raise VoiceError(
             "invalid_model", f"the .onnx file is not a loadable ONNX model: {exc}"

@@ -22,10 +22,10 @@ import warnings
 
 import numpy as np
 
-from voice_chat.audio.pcm import resample
+from voice_chat.audio.pcm import MODEL_RATE, resample
 
 log = logging.getLogger(__name__)
-RATE = 16000
+RATE = MODEL_RATE
 RESEMBLYZER = "resemblyzer"
 MFCC = "mfcc-stats"
 _lock = threading.Lock()

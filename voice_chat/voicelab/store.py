@@ -26,6 +26,7 @@ from voice_chat.engines.voices import VoiceError, VoiceRegistry, VoiceSpec, load
 from voice_chat.voicelab import kinds, kinds_clone, limits
 from voice_chat.voicelab.names import check_id, clean_name, slugify
 
+STAGERS: dict[str, kinds.Stager] = {**kinds.STAGERS, **kinds_clone.STAGERS}
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "voices"
 
 
@@ -144,14 +145,8 @@ class VoiceStore:
         try:
             stage.mkdir()
             head = {"id": voice_id, "name": display, "description": params.pop("description", "")}
-            if kind == "clip":
-                fields = kinds_clone.stage_clip(
-                    stage, head, files, params, self.get, self.clone_model
-                )
-            elif kind == "coqui":
-                fields = kinds_clone.stage_coqui(stage, head, files, params, self.get)
-            else:
-                fields = kinds.STAGERS[kind](stage, head, files, params, self.get)
+            job = kinds.Staging(stage, head, files, params, self.get, self.clone_model)
+            fields = STAGERS[kind](job)
             fields = {k: v for k, v in fields.items() if v is not None}
             kinds.make_spec(fields)
             (stage / "voice.json").write_text(
