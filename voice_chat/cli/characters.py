@@ -8,6 +8,7 @@ data directory. Exit codes: 0 done, 2 bad input (bad card, unknown character or 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -18,15 +19,17 @@ from typing import Any
 from voice_chat.cards.errors import CardError
 from voice_chat.cards.io import FILE_EXTENSIONS
 from voice_chat.cards.limits import MAX_CHARX_BYTES
+from voice_chat.cli import common
 
 FORMATS = ("v2", "v3", "png", "charx")
+PROG = "voice-chat characters"
+_fail = functools.partial(common.fail, PROG)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    chars = sub.add_parser("characters", help="list, import, export or remove character cards")
-    chars.add_argument("--data", help="data directory (default: VOICE_CHAT_DATA or ~/.local/…)")
-    chars.set_defaults(func=lambda args: _usage(chars))
-    cmds = chars.add_subparsers(dest="characters_command")
+    _, cmds = common.command_group(
+        sub, "characters", "list, import, export or remove character cards"
+    )
     ls = cmds.add_parser("list", help="list characters")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ls.set_defaults(func=_list)
@@ -42,38 +45,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rm = cmds.add_parser("remove", help="remove an imported character and its conversations")
     rm.add_argument("id", help="character id")
     rm.set_defaults(func=_remove)
-    for parser in (ls, imp, exp, rm):
-        parser.add_argument("--data", default=argparse.SUPPRESS, help="data directory")
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
-
-
-def _fail(message: str, code: int = 2) -> int:
-    print(f"voice-chat characters: {message}", file=sys.stderr)
-    return code
+    common.data_option(ls, imp, exp, rm)
 
 
 def _run(args: argparse.Namespace, fn: Any) -> int:
-    """Load settings and the registry, run ``fn``, turn errors into messages and exit codes."""
-    from pydantic import ValidationError
-
-    from voice_chat.characters.registry import CharacterError, CharacterRegistry
-    from voice_chat.engines.voices import VoiceError
-    from voice_chat.settings import load_settings
-
-    try:
-        settings = load_settings(data=getattr(args, "data", None))
-        registry = CharacterRegistry(settings.characters_dir, settings.data / "characters")
-        return int(fn(settings, registry))
-    except ValidationError as exc:
-        return _fail(f"invalid setting: {exc.errors()[0]['msg']}")
-    except (CardError, CharacterError, VoiceError) as exc:
-        return _fail(f"{exc} ({exc.code})")
-    except OSError as exc:
-        return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1)
+    return common.run(PROG, args, common.characters, fn)
 
 
 def _list(args: argparse.Namespace) -> int:

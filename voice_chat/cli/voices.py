@@ -10,18 +10,24 @@ else (e.g. the disk is full).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from voice_chat.cli import common
+from voice_chat.cli.common import BadInput
+
+PROG = "voice-chat voices"
+_fail = functools.partial(common.fail, PROG)
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    voices = sub.add_parser("voices", help="list, add, preview, remove or assign character voices")
-    voices.add_argument("--data", help="data directory (default: VOICE_CHAT_DATA or ~/.local/…)")
-    voices.set_defaults(func=lambda args: _usage(voices))
-    cmds = voices.add_subparsers(dest="voices_command")
+    _, cmds = common.command_group(
+        sub, "voices", "list, add, preview, remove or assign character voices"
+    )
     ls = cmds.add_parser("list", help="list voices")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ls.set_defaults(func=_list)
@@ -49,55 +55,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     asg.add_argument("id", help="voice id")
     asg.add_argument("character", help="character id")
     asg.set_defaults(func=_assign)
-    for parser in (ls, add, pre, rm, asg):
-        parser.add_argument("--data", default=argparse.SUPPRESS, help="data directory")
+    common.data_option(ls, add, pre, rm, asg)
 
 
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
+def _store(settings: Any) -> Any:
+    from voice_chat.voicelab import VoiceStore
 
-
-def _fail(message: str, code: int = 2) -> int:
-    print(f"voice-chat voices: {message}", file=sys.stderr)
-    return code
-
-
-class BadInput(Exception):
-    """A mistake in the command line itself (exit code 2)."""
+    return VoiceStore(settings.data, settings.voices_dir, clone_model=settings.voice_clone_model)
 
 
 def _run(args: argparse.Namespace, fn: Callable[[Any, Any], int]) -> int:
     """Open the store, run ``fn(settings, store)``, turn errors into one line and an exit code."""
-    from pydantic import ValidationError
-
-    from voice_chat.cards import CardError
-    from voice_chat.characters.registry import CharacterError
-    from voice_chat.engines.voices import VoiceError
-    from voice_chat.settings import load_settings
-    from voice_chat.voicelab import VoiceStore
-
-    try:
-        settings = load_settings(data=getattr(args, "data", None))
-        clone = settings.voice_clone_model
-        store = VoiceStore(settings.data, settings.voices_dir, clone_model=clone)
-        return int(fn(settings, store))
-    except ValidationError as exc:
-        return _fail(f"invalid setting: {exc.errors()[0]['msg']}")
-    except BadInput as exc:
-        return _fail(str(exc))
-    except VoiceError as exc:
-        return _fail(f"{exc} ({exc.code})", 1 if exc.code == "internal_error" else 2)
-    except (CardError, CharacterError) as exc:
-        return _fail(f"{exc} ({exc.code})")
-    except OSError as exc:
-        return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1)
-
-
-def _characters(settings: Any) -> Any:
-    from voice_chat.characters.registry import CharacterRegistry
-
-    return CharacterRegistry(settings.characters_dir, settings.data / "characters")
+    return common.run(PROG, args, _store, fn)
 
 
 # ------------------------------------------------------------------ list
@@ -227,7 +196,7 @@ def _preview(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     def run(settings: Any, store: Any) -> int:
-        users = [c.id for c in _characters(settings).list() if c.voice == args.id]
+        users = [c.id for c in common.characters(settings).list() if c.voice == args.id]
         store.remove(args.id, in_use_by=users, force=args.force)
         print(f"removed {args.id}" + (f" (was used by {', '.join(users)})" if users else ""))
         return 0
@@ -238,7 +207,7 @@ def _remove(args: argparse.Namespace) -> int:
 def _assign(args: argparse.Namespace) -> int:
     def run(settings: Any, store: Any) -> int:
         store.get(args.id)  # unknown_voice
-        character = _characters(settings).set_voice(args.character, args.id)
+        character = common.characters(settings).set_voice(args.character, args.id)
         print(f"{character.id} now speaks with {args.id}")
         return 0
 
