@@ -48,8 +48,8 @@ stamp=".venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -c
 if [[ ! -f "$stamp" ]]; then
   echo "setup: installing Python packages (the first run builds llama-cpp-python: ~6-12 min)"
   .venv/bin/python -m pip install -q --upgrade pip
-  extras=""
-  [[ $want_test == 1 ]] && extras="[dev,similarity]"
+  extras="[client]"
+  [[ $want_test == 1 ]] && extras="[client,dev,similarity]"
   # llama-cpp-python has no binary wheel here: it is built once, then pip's cache serves it.
   # Portable x86-64 flags (AVX2), not -march=native: a VM may report CPU features (AMX,
   # AVX-512 variants) that it then refuses, and the build would die with SIGILL.

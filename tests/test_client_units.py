@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -439,3 +440,19 @@ async def test_controller_shows_a_resumed_conversation_and_partials() -> None:
     c.handle_event({"type": delta, "delta": "what", "text": "what"})
     c.handle_event({"type": delta, "delta": " time", "text": "what's the time"})
     assert c.partial_transcript == "what's the time"  # ``text`` revises earlier words
+
+
+def test_talk_without_the_client_extra_says_how_to_install_it(tmp_path: Path) -> None:
+    # sitecustomize runs before the CLI: None in sys.modules makes the import fail
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\nsys.modules['sounddevice'] = None\nsys.modules['prompt_toolkit'] = None\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    r = subprocess.run([*TALK, "--server", "ws://127.0.0.1:9"], capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert r.returncode == 2
+    assert "sounddevice and prompt_toolkit not installed" in r.stderr
+    assert "voice-chat[client]" in r.stderr and "Traceback" not in r.stderr
+    devices = subprocess.run([sys.executable, "-m", "voice_chat", "devices"], capture_output=True,
+                             text=True, env=env, timeout=60)
+    assert devices.returncode == 2 and "'client' extra" in devices.stderr

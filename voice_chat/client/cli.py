@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .devices import (
+    CLIENT_EXTRA,
     AudioDeviceError,
     default_index,
     format_devices,
     list_devices,
     load_sounddevice,
+    missing_client_packages,
     quiet_stderr_fd,
 )
 from .options import TalkOptions
@@ -136,7 +138,11 @@ def talk_main(args: argparse.Namespace) -> int:
     except ConnectError as exc:
         _err(str(exc))
         return 2
-    if not opts.scripted:
+    if not opts.scripted:  # file mode needs neither the microphone nor the terminal UI
+        missing = missing_client_packages()
+        if missing:
+            _err(f"{' and '.join(missing)} not installed; {CLIENT_EXTRA}")
+            return 2
         from .tui import validate_key
 
         try:

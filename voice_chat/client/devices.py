@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,11 @@ Kind = Literal["input", "output"]
 PORTAUDIO_MISSING = (
     "the PortAudio library is not installed: install it with `apt-get install libportaudio2` "
     "(Debian/Ubuntu) or `brew install portaudio` (macOS)"
+)
+CLIENT_PACKAGES = ("sounddevice", "prompt_toolkit")
+CLIENT_EXTRA = (
+    "the terminal client needs the 'client' extra: pip install 'voice-chat[client]' "
+    "(in a checkout: .venv/bin/pip install -e '.[client]', or scripts/setup.sh)"
 )
 
 
@@ -63,12 +69,23 @@ def load_sounddevice() -> ModuleType:
         import sounddevice
     except OSError:
         raise AudioDeviceError(PORTAUDIO_MISSING) from None
-    except ImportError as exc:
-        raise AudioDeviceError(
-            f"the sounddevice package is missing ({exc}): pip install sounddevice"
-        ) from None
+    except ImportError:
+        raise AudioDeviceError(f"sounddevice is not installed; {CLIENT_EXTRA}") from None
     module: ModuleType = sounddevice
     return module
+
+
+def missing_client_packages() -> list[str]:
+    """The packages of the ``client`` extra that cannot be imported here."""
+    missing = []
+    for name in CLIENT_PACKAGES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+        except OSError:  # sounddevice without PortAudio: load_sounddevice says what to install
+            pass
+    return missing
 
 
 def list_devices(sd: ModuleType) -> list[DeviceInfo]:
