@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     stt_device: str = "cpu"
     stt_threads: int = Field(2, ge=1, le=64)
     stt_beam_size: int = Field(1, ge=1, le=10)
-    stt_window_s: float = Field(5.0, ge=5.0, le=30.0)
+    stt_window_s: float = Field(10.0, ge=10.0, le=30.0)  # shorter windows make Whisper loop
     stt_language: str | None = "en"
 
     # --- language model

@@ -55,3 +55,9 @@ class StreamingVAD:
             self._context = frame[-CONTEXT:]
             probs.append(float(np.asarray(out).reshape(-1)[0]))
         return probs
+
+
+def speech_ms(audio: np.ndarray, threshold: float = 0.5) -> int:
+    """How much of a 16 kHz clip the VAD hears as speech, in ms (a fresh stream state)."""
+    probs = StreamingVAD().process(audio)
+    return sum(1 for p in probs if p >= threshold) * FRAME * 1000 // 16000

@@ -57,6 +57,16 @@ class ChatModel(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
 
+class TurnAnalyzer(Protocol):
+    """Judges from the sound of a turn whether the speaker has finished (CPU-bound)."""
+
+    name: str
+
+    def probability(self, audio: np.ndarray) -> float:
+        """16 kHz mono float32 audio of the turn so far to P(the turn is complete)."""
+        ...
+
+
 class Synthesizer(Protocol):
     sample_rate: int
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import importlib.resources
 import importlib.util
 import os
+import re
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +20,62 @@ import numpy as np
 from voice_chat.audio.pcm import MODEL_RATE as SAMPLE_RATE
 from voice_chat.engines.base import EngineError
 
-WINDOWS = (5.0, 8.0, 10.0, 15.0, 20.0, 30.0)
+# Encoder windows. Whisper was trained on 30 s windows; below 10 s its decoder no longer
+# finds the end of the audio and starts the sentence again ("Yes. Yes. Yes. Yes.",
+# "I had a really long day at work today. I had a really long day"): see docs/turns.md.
+WINDOWS = (10.0, 15.0, 20.0, 30.0)
+MIN_WINDOW_S = WINDOWS[0]
+TAIL_S = 0.8  # at least this much silence after the speech inside the window
+# Whisper's known outputs on non-speech (silence, noise, breathing, music), normalised.
+NON_SPEECH = frozenset(
+    {
+        "you", "thank you", "thank you very much", "thanks for watching",
+        "thank you for watching", "thanks for listening", "please subscribe", "bye bye",
+        "music", "applause", "silence", "laughter", "sigh", "breathing", "i", "uh", "um",
+    }
+)
+NO_SPEECH_PROB = 0.6  # faster-whisper's defaults for dropping a non-speech segment
+LOW_LOGPROB = -1.0
+DOUBT_NO_SPEECH = 0.5  # a known non-speech phrase is dropped from this doubt on
+LOOP_RATIO = 2.4  # zlib compression ratio of a looping transcript (faster-whisper's)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One decoding with the confidence figures that tell speech from non-speech."""
+
+    text: str
+    no_speech_prob: float = 0.0
+    avg_logprob: float = 0.0
+    window_s: float = 0.0
+    retried: bool = False  # a loop in the short window: decoded again in 30 s
+
+    @property
+    def compression_ratio(self) -> float:
+        raw = self.text.encode("utf-8")
+        return len(raw) / max(1, len(zlib.compress(raw))) if raw else 0.0
+
+    @property
+    def looped(self) -> bool:
+        return self.compression_ratio > LOOP_RATIO or collapse_repeats(self.text) != self.text
+
+    @property
+    def non_speech(self) -> bool:
+        """Silence or noise decoded as words: drop it (never a transcript, never a reply)."""
+        if self.no_speech_prob > NO_SPEECH_PROB and self.avg_logprob < LOW_LOGPROB:
+            return True
+        words = normalise(self.text)
+        return not words or (words in NON_SPEECH and self.no_speech_prob > DOUBT_NO_SPEECH)
+
+
+def normalise(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z' ]", " ", text.lower()).split())
+
+
+def choose_window(seconds: float, min_window: float = MIN_WINDOW_S) -> float | None:
+    """The smallest encoder window that holds the audio plus a silent tail; None past 30 s."""
+    need = max(min_window, seconds + TAIL_S)
+    return next((w for w in WINDOWS if w >= need), None)
 
 
 def resolve_model(spec: str, cache_dir: Path) -> str:
@@ -113,8 +171,12 @@ class WhisperSTT:
         self.name = model
 
     def transcribe(self, audio: np.ndarray) -> str:
-        seconds = len(audio) / SAMPLE_RATE
-        window = next((w for w in WINDOWS if w >= max(self._window, seconds + 0.8)), None)
+        """The words in ``audio``; empty for silence, noise and Whisper's non-speech phrases."""
+        decoded = self.decode(audio)
+        return "" if decoded.non_speech else decoded.text
+
+    def decode(self, audio: np.ndarray) -> Decoded:
+        window = choose_window(len(audio) / SAMPLE_RATE, self._window)
         if window is None:  # long audio: faster-whisper's own 30 s sliding window
             segments, _ = self._model.transcribe(
                 audio,
@@ -123,10 +185,30 @@ class WhisperSTT:
                 condition_on_previous_text=False,
                 without_timestamps=True,
             )
-            return " ".join(s.text.strip() for s in segments).strip()
-        return self._transcribe_window(audio, window)
+            kept = list(segments)
+            text = " ".join(s.text.strip() for s in kept).strip()
+            nsp = min((s.no_speech_prob for s in kept), default=1.0)
+            lp = float(np.mean([s.avg_logprob for s in kept])) if kept else -10.0
+            return Decoded(text, nsp, lp, 30.0)
+        decoded = self._decode_window(audio, window)
+        if decoded.looped and window < WINDOWS[-1]:
+            # A loop is the decoder not finding the end of speech: give it Whisper's own
+            # 30 s context once (as faster-whisper retries on a high compression ratio).
+            again = self._decode_window(audio, WINDOWS[-1])
+            decoded = Decoded(
+                again.text, again.no_speech_prob, again.avg_logprob, again.window_s, True
+            )
+        if decoded.looped:
+            decoded = Decoded(
+                collapse_repeats(decoded.text),
+                decoded.no_speech_prob,
+                decoded.avg_logprob,
+                decoded.window_s,
+                decoded.retried,
+            )
+        return decoded
 
-    def _transcribe_window(self, audio: np.ndarray, window: float) -> str:
+    def _decode_window(self, audio: np.ndarray, window: float) -> Decoded:
         """Encode a short window instead of Whisper's fixed 30 s.
 
         Whisper's encoder cost grows with its input, and stock faster-whisper pads every
@@ -140,7 +222,8 @@ class WhisperSTT:
         padded[: len(audio)] = audio[: len(padded)]
         features = pad_or_trim(self._model.feature_extractor(padded, padding=0), frames)
         encoded = self._model.encode(features)
-        max_tokens = min(440, len(self._prompt) + int(len(audio) / SAMPLE_RATE * 8) + 10)
+        # Room for fast speech (about 5 tokens a second); a loop is caught above, not cut here.
+        max_tokens = min(440, len(self._prompt) + int(len(audio) / SAMPLE_RATE * 12) + 16)
         result = self._model.model.generate(
             encoded,
             [self._prompt],
@@ -148,12 +231,14 @@ class WhisperSTT:
             max_length=max_tokens,
             suppress_blank=True,
             suppress_tokens=[-1],
-            return_scores=False,
-            repetition_penalty=1.1,
-        )
+            return_scores=True,
+            return_no_speech_prob=True,
+        )[0]
         eot = self._tokenizer.eot
-        ids = [t for t in result[0].sequences_ids[0] if t < eot]
-        return collapse_repeats(str(self._tokenizer.decode(ids)).strip())
+        ids = [t for t in result.sequences_ids[0] if t < eot]
+        avg_logprob = result.scores[0] * len(ids) / (len(ids) + 1) if ids else -10.0
+        text = str(self._tokenizer.decode(ids)).strip()
+        return Decoded(text, float(result.no_speech_prob), float(avg_logprob), window)
 
 
 def collapse_repeats(text: str) -> str:
