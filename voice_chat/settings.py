@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     vad_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     silence_duration_ms: int = Field(300, ge=100, le=5000)
     speculative_ms: int = Field(64, ge=0, le=5000)
+    # semantic_vad: the pause's words and Smart Turn decide how much silence ends the turn
+    turn_detection: Literal["server_vad", "semantic_vad"] = "semantic_vad"
+    turn_eagerness: Literal["low", "medium", "high", "auto"] = "auto"
+    turn_max_wait_ms: int | None = Field(None, ge=500, le=10000)
+    min_speech_ms: int = Field(96, ge=0, le=2000)  # less voiced audio is no turn, no reply
+    smart_turn: bool = True  # load Smart Turn v3.2 (pipecat-ai's packaged ONNX)
 
     # --- limits
     max_sessions: int = Field(16, ge=1, le=10000)

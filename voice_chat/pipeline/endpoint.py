@@ -17,14 +17,19 @@ See docs/turns.md for the measurements behind the numbers.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import structlog
 
-from voice_chat.engines.base import TurnAnalyzer
+if TYPE_CHECKING:
+    from voice_chat.pipeline.ports import Engines, SessionConfig
+    from voice_chat.pipeline.turns import TurnDetector
+
+log = structlog.get_logger(__name__)
 
 Eagerness = Literal["low", "medium", "high", "auto"]
 Verdict = Literal["complete", "unsure", "incomplete"]
@@ -117,18 +122,10 @@ def policy_for(
     )
 
 
-Runner = Callable[[Callable[[], float]], Awaitable[float]]
-
-
 class Endpointer:
-    """The state of one turn's end: what the words and the sound said during this pause."""
+    """What the words and the sound said about the turn during this pause."""
 
-    def __init__(
-        self, policy: EndpointPolicy, analyzer: TurnAnalyzer | None, run: Runner | None
-    ) -> None:
-        self.policy = policy
-        self.analyzer = analyzer if policy.use_audio else None
-        self._run = run
+    def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
@@ -137,17 +134,74 @@ class Endpointer:
         self.p_audio: float | None = None
         self.text = ""
 
-    def on_text(self, text: str) -> int:
+    def on_text(self, text: str) -> None:
         self.text = text
         self.verdict = text_verdict(text)
-        return self.silence_ms()
 
-    async def on_audio(self, audio: np.ndarray) -> int:
-        """Run the sound model (in its worker thread) on the turn so far."""
-        if self.analyzer is not None and self._run is not None and len(audio):
-            analyzer = self.analyzer
-            self.p_audio = await self._run(lambda: analyzer.probability(audio))
-        return self.silence_ms()
+    def on_audio(self, p_complete: float | None) -> None:
+        self.p_audio = p_complete
 
-    def silence_ms(self) -> int:
-        return self.policy.silence_ms(self.verdict, self.p_audio)
+    def silence_ms(self, policy: EndpointPolicy) -> int:
+        return policy.silence_ms(self.verdict, self.p_audio)
+
+
+class SemanticEndpoint:
+    """Moves a turn detector's endpoint as the pause's words and sound are judged.
+
+    ``semantic_vad`` only: the detector waits for the cap until something is known, then for
+    the silence the policy gives. Judgements of an earlier pause are ignored.
+    """
+
+    def __init__(self, config: SessionConfig, detector: TurnDetector, engines: Engines) -> None:
+        self.config, self.detector, self.engines = config, detector, engines
+        self.state = Endpointer()
+        self._pause_no = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def active(self) -> bool:
+        return self.config.turn.semantic and not self.config.naive
+
+    def policy(self) -> EndpointPolicy:
+        turn = self.config.turn
+        return policy_for(turn.eagerness, max_ms=turn.max_wait_ms)
+
+    def listen_again(self) -> None:
+        """Speech (re)started: forget the pause's verdicts; wait for the cap until judged."""
+        self._pause_no += 1
+        self.state.reset()
+        self.detector.endpoint_ms = self.policy().max_ms if self.active else None
+
+    def judge_words(self, text: str) -> None:
+        """The speculative transcript of this pause."""
+        if self.active:
+            self.state.on_text(text)
+            self._moved()
+
+    def judge_sound(self, audio: np.ndarray) -> None:
+        """Run the sound model on the turn so far, in the background."""
+        if not self.active:
+            return
+        pause = self._pause_no
+
+        async def judge() -> None:
+            try:
+                p = await self.engines.turn_probability(audio)
+            except Exception as exc:  # noqa: BLE001 - the words still decide
+                log.warning("turn analysis failed", error=str(exc))
+                return
+            if pause == self._pause_no:
+                self.state.on_audio(p)
+                self._moved()
+
+        task = asyncio.create_task(judge())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _moved(self) -> None:
+        if self.active and self.detector.endpoint_ms is not None:
+            self.detector.endpoint_ms = self.state.silence_ms(self.policy())
+
+    def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()

@@ -27,12 +27,14 @@ import numpy as np
 import structlog
 
 from voice_chat.audio.pcm import MODEL_RATE, StreamResampler, float_to_pcm16, pcm16_to_float
+from voice_chat.audio.vad import speech_ms
 from voice_chat.characters.registry import Character
 from voice_chat.engines.base import Message
 from voice_chat.metrics import observe_reply
 from voice_chat.pipeline import events as ev
 from voice_chat.pipeline.chunking import Chunker
 from voice_chat.pipeline.conversation import Conversation, Turn
+from voice_chat.pipeline.endpoint import SemanticEndpoint
 from voice_chat.pipeline.ports import Engines, Outbox, SessionConfig
 from voice_chat.pipeline.prompting import build_messages
 from voice_chat.pipeline.reply import (
@@ -73,6 +75,7 @@ class Pipeline:
         self._prefill_task: asyncio.Task[None] | None = None
         self._item_id = new_item_id()  # the user's utterance being transcribed
         self._partial_text = ""
+        self.endpoint = SemanticEndpoint(config, self.detector, engines)  # semantic_vad
 
     @property
     def character(self) -> Character:
@@ -105,6 +108,8 @@ class Pipeline:
     # ----------------------------------------------------------- turn detection
     async def _on_turn(self, turn: TurnEvent) -> None:
         reply = self.reply
+        if turn.kind in ("started", "resumed"):
+            self.endpoint.listen_again()
         if turn.kind == "started":
             merge = reply is not None and reply.audio is not None and reply.audio_sent_ms == 0
             if not merge:
@@ -117,17 +122,24 @@ class Pipeline:
                     await self.cancel(reply, status="cancelled", revert_user=True)
                 else:
                     await self.cancel(reply, status="cancelled")
-        elif turn.kind == "paused" and reply is None:
+        elif turn.kind == "paused" and reply is None and self._heard_speech():
             audio = np.concatenate([self._carry, self.detector.utterance()])
             self.reply = self._start(audio=audio, speech_end=self._wall(turn), live=False)
+            self.endpoint.judge_sound(audio)
         elif turn.kind == "resumed" and reply is not None and not reply.is_live:
             await self.cancel(reply, status="cancelled")
         elif turn.kind == "ended":
             await self.outbox.event(ev.SpeechStopped(turn.speech_end_ms, self._item_id))
             await self.outbox.event(ev.AudioCommitted(self._item_id))
             audio = np.concatenate([self._carry, self.detector.utterance()])
+            waited, heard = self.detector.silence_ms, self._heard_speech()
             self.detector.clear_utterance()
             self._carry = np.zeros(0, dtype=np.float32)
+            if not heard:  # a click or a breath: no turn, no reply
+                if reply is not None and not reply.is_live:
+                    await self.cancel(reply, status="cancelled")
+                await self.outbox.event(ev.TranscriptCompleted(self._item_id, ""))
+                return
             if reply is not None and not reply.is_live:
                 reply.audio = audio
                 reply.go_live()
@@ -136,6 +148,14 @@ class Pipeline:
                 self.reply = reply
             if reply is not None:
                 reply.mark("speech_stopped_ms")
+                reply.metrics["endpoint_ms"] = waited
+                if self.endpoint.state.p_audio is not None:
+                    reply.metrics["turn_p_complete"] = round(self.endpoint.state.p_audio, 3)
+
+    def _heard_speech(self) -> bool:
+        return self.detector.voiced_ms + (len(self._carry) * 1000 // MODEL_RATE) >= (
+            self.config.turn.min_speech_ms
+        )
 
     def _wall(self, turn: TurnEvent) -> float:
         """Wall-clock time at which the user stopped speaking (audio arrives in real time)."""
@@ -156,6 +176,10 @@ class Pipeline:
         await self.interrupt()
         self._item_id, self._partial_text = new_item_id(), ""
         await self.outbox.event(ev.AudioCommitted(self._item_id))
+        clip = audio.astype(np.float32)
+        if await self.engines.analyse(lambda: speech_ms(clip)) < self.config.turn.min_speech_ms:
+            await self.outbox.event(ev.TranscriptCompleted(self._item_id, ""))  # no speech
+            return
         self.reply = self._start(
             audio=audio.astype(np.float32), speech_end=time.monotonic(), live=True
         )
@@ -259,6 +283,7 @@ class Pipeline:
 
     async def close(self) -> None:
         await self.interrupt()
+        self.endpoint.close()
         if self._prefill_task is not None:
             self._prefill_task.cancel()
 
@@ -294,6 +319,8 @@ class Pipeline:
                 user_text = await self.engines.transcribe(reply.audio)
                 reply.metrics["stt_ms"] = round((time.monotonic() - t) * 1000, 1)
                 if not reply.is_live:  # a speculative transcript is a partial one: show it
+                    if reply is self.reply:
+                        self.endpoint.judge_words(user_text)
                     await self._partial(reply.item_id, user_text)
                 out.put_nowait(Transcript(user_text))
                 if not user_text.strip():

@@ -59,6 +59,10 @@ class Engines(Protocol):
         """Run a small CPU job of the listening path (VAD, turn analysis) off the loop."""
         ...
 
+    async def turn_probability(self, audio: np.ndarray) -> float | None:
+        """P(the speaker has finished) from the sound of the turn; None without a model."""
+        ...
+
 
 class Outbox(Protocol):
     """How the pipeline talks to its transport (a websocket, or a test)."""
@@ -72,14 +76,21 @@ class Outbox(Protocol):
 class TurnConfig:
     """Turn detection, as ``session.update`` sets it (``turn_detection``)."""
 
-    type: Literal["server_vad", "manual"] = "server_vad"
+    type: Literal["server_vad", "semantic_vad", "manual"] = "server_vad"
     threshold: float = 0.5
-    silence_ms: int = 300  # silence that ends a turn
+    silence_ms: int = 300  # server_vad: silence that ends a turn
     speculative_ms: int = 64  # silence after which a reply is prepared (0: never)
+    eagerness: Literal["low", "medium", "high", "auto"] = "auto"  # semantic_vad
+    max_wait_ms: int | None = None  # semantic_vad: an unfinished turn ends after this silence
+    min_speech_ms: int = 0  # less voiced speech than this is no turn (a click, a breath)
 
     @property
     def manual(self) -> bool:
         return self.type == "manual"
+
+    @property
+    def semantic(self) -> bool:
+        return self.type == "semantic_vad"
 
 
 @dataclass

@@ -42,6 +42,7 @@ class TurnDetector:
         self.vad = StreamingVAD()
         self.config = config or TurnConfig()
         self.speculative = speculative
+        self.endpoint_ms: int | None = None  # set by the semantic endpoint, per pause
         self.reset()
 
     @property
@@ -50,7 +51,8 @@ class TurnDetector:
 
     @property
     def silence_ms(self) -> int:
-        return self.config.silence_ms
+        """Silence that ends the turn: the semantic endpoint's when set, else the config's."""
+        return self.config.silence_ms if self.endpoint_ms is None else self.endpoint_ms
 
     @property
     def speculative_ms(self) -> int:
@@ -69,6 +71,7 @@ class TurnDetector:
         self._silent_ms = 0
         self._paused = False
         self._last_speech_ms = 0
+        self.voiced_ms = 0  # voiced audio in the utterance
 
     @property
     def now_ms(self) -> int:
@@ -84,6 +87,7 @@ class TurnDetector:
 
     def clear_utterance(self) -> None:
         self._frames = []
+        self.voiced_ms = 0
 
     def feed(self, audio: np.ndarray) -> list[TurnEvent]:
         events: list[TurnEvent] = []
@@ -112,12 +116,14 @@ class TurnDetector:
                 self._frames.extend(self._pre)
                 self._pre = []
                 self._last_speech_ms = self._t_ms
+                self.voiced_ms += MIN_SPEECH_FRAMES * FRAME_MS
                 start = self._t_ms - MIN_SPEECH_FRAMES * FRAME_MS
                 return [TurnEvent("started", max(0, start))]
             return []
         self._frames.append(frame)
         if voiced:
             self._last_speech_ms = self._t_ms
+            self.voiced_ms += FRAME_MS
             self._silent_ms = 0
             if self._paused:
                 self._paused = False

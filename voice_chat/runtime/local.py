@@ -20,6 +20,7 @@ from voice_chat.engines.base import (
     Message,
     SpeechToText,
     Synthesizer,
+    TurnAnalyzer,
 )
 from voice_chat.engines.tts import build_synthesizer
 from voice_chat.engines.voices import VoiceRegistry
@@ -80,6 +81,7 @@ class Runtime:
         self.store = ConversationMemory(settings.database)  # opens in its own thread
         self.stt: SpeechToText | None = None
         self.llm: ChatModel | None = None
+        self.turn_analyzer: TurnAnalyzer | None = None
         # One future per voice: the lock guards only the dict, never a model load, so a
         # lookup of a cached voice never waits for another voice being built.
         self._synths: dict[str, Future[Synthesizer]] = {}
@@ -98,6 +100,10 @@ class Runtime:
         self.stt = load_stt(self.settings)
         self.llm = load_llm(self.settings)
         StreamingVAD()  # the shared VAD session loads now, not in the first call
+        if self.settings.smart_turn:
+            from voice_chat.engines.turn_smart import SmartTurn
+
+            self.turn_analyzer = SmartTurn(threads=1)
         self.synthesizer(self.settings.default_voice)
         for character in self.characters.list():  # shipped voices load once, up front
             self.voice_for(character.voice)
@@ -196,10 +202,17 @@ class Runtime:
     async def analyse(self, job: Callable[[], T]) -> T:
         return await self.run(self.listen_pool, job)
 
+    async def turn_probability(self, audio: np.ndarray) -> float | None:
+        analyzer = self.turn_analyzer
+        if analyzer is None:
+            return None
+        return await self.run(self.listen_pool, lambda: analyzer.probability(audio))
+
     # --- lifecycle
     async def warm_up(self) -> None:
         """Run each engine once so the first real turn does not pay first-call costs."""
         await self.transcribe(np.zeros(16000, dtype=np.float32))
+        await self.turn_probability(np.zeros(16000, dtype=np.float32))
         await self.synthesize(self.settings.default_voice, "Hello.")
 
     async def close(self) -> None:

@@ -31,10 +31,16 @@ class AudioFormat(BaseModel):
 
 
 class TurnDetection(BaseModel):
+    """``server_vad``: a fixed silence ends a turn; ``semantic_vad``: the silence depends on
+    whether the words and the sound say the user has finished (``eagerness``, the cap
+    ``max_wait_ms``); ``manual``: the client commits."""
+
     model_config = ConfigDict(extra="ignore")
-    type: Literal["server_vad", "manual"] = "server_vad"
+    type: Literal["server_vad", "semantic_vad", "manual"] = "server_vad"
     silence_duration_ms: int | None = Field(None, ge=100, le=5000)
     threshold: float | None = Field(None, gt=0.0, lt=1.0)
+    eagerness: Literal["low", "medium", "high", "auto"] | None = None
+    max_wait_ms: int | None = Field(None, ge=500, le=10000)
 
 
 class UserInfo(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -15,6 +15,7 @@ from voice_chat.characters.registry import Character, CharacterError
 from voice_chat.engines.base import GenerationOptions
 from voice_chat.pipeline import events as ev
 from voice_chat.pipeline.conversation import Conversation, conversation_info
+from voice_chat.pipeline.endpoint import policy_for
 from voice_chat.pipeline.pipeline import Pipeline
 from voice_chat.pipeline.ports import SessionConfig, TurnConfig
 from voice_chat.runtime.local import Runtime
@@ -57,10 +58,13 @@ class RealtimeSession:
             user_name=query.get("user_name") or "User",
             input_rate=input_rate,
             turn=TurnConfig(
-                type="manual" if query.get("turn_detection") == "manual" else "server_vad",
+                type=_turn_type(query.get("turn_detection"), s.turn_detection),
                 threshold=s.vad_threshold,
                 silence_ms=s.silence_duration_ms,
                 speculative_ms=s.speculative_ms,
+                eagerness=s.turn_eagerness,
+                max_wait_ms=s.turn_max_wait_ms,
+                min_speech_ms=s.min_speech_ms,
             ),
             generation=GenerationOptions(
                 max_tokens=s.max_reply_tokens,
@@ -116,6 +120,8 @@ class RealtimeSession:
                 "type": cfg.turn.type,
                 "silence_duration_ms": cfg.turn.silence_ms,
                 "threshold": cfg.turn.threshold,
+                "eagerness": cfg.turn.eagerness,
+                "max_wait_ms": policy_for(cfg.turn.eagerness, max_ms=cfg.turn.max_wait_ms).max_ms,
             },
             "input_audio_format": {"encoding": "pcm16", "sample_rate": cfg.input_rate},
             "output_audio_format": {"encoding": "pcm16", "sample_rate": cfg.output_rate},
@@ -221,6 +227,10 @@ class RealtimeSession:
                 cfg.turn.silence_ms = td.silence_duration_ms
             if td.threshold:
                 cfg.turn.threshold = td.threshold
+            if td.eagerness:
+                cfg.turn.eagerness = td.eagerness
+            if td.max_wait_ms:
+                cfg.turn.max_wait_ms = td.max_wait_ms
         if update.character is not None and update.character != cfg.character.id:
             try:
                 get = self.runtime.characters.get
@@ -270,3 +280,10 @@ class RealtimeSession:
         self.pipeline.conversation = await self._conversation(self.config.character)
         await self.outbox.event(ev.SessionUpdated(self.describe()))
         await self._start_conversation(pinned=False)
+
+
+def _turn_type(asked: str | None, default: str) -> Literal["server_vad", "semantic_vad", "manual"]:
+    """``?turn_detection=`` on the URL, else the server's default."""
+    if asked in ("server_vad", "semantic_vad", "manual"):
+        return asked  # type: ignore[return-value]
+    return "semantic_vad" if default == "semantic_vad" else "server_vad"
