@@ -50,7 +50,9 @@ def espeak(
     return resample(audio, sr, rate)
 
 
-def flite(text: str, rate: int = MODEL_RATE, voice: str = "slt", stretch: float = 1.0) -> np.ndarray:
+def flite(
+    text: str, rate: int = MODEL_RATE, voice: str = "slt", stretch: float = 1.0
+) -> np.ndarray:
     """Speak ``text`` with flite (``stretch`` > 1 is slower); mono float32 at ``rate``."""
     _need("flite", "flite")
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,7 +124,9 @@ def mix_noise(audio: np.ndarray, snr_db: float, kind: str = "pink", seed: int = 
     return np.clip(mixed, -1.0, 1.0).astype(np.float32)
 
 
-def join(parts: Sequence[np.ndarray], pauses_s: Sequence[float], rate: int = MODEL_RATE) -> np.ndarray:
+def join(
+    parts: Sequence[np.ndarray], pauses_s: Sequence[float], rate: int = MODEL_RATE
+) -> np.ndarray:
     """Clips joined by silences: ``pauses_s[i]`` seconds after ``parts[i]``."""
     out: list[np.ndarray] = []
     for i, part in enumerate(parts):
