@@ -368,3 +368,10 @@ def test_postgres_url_spellings(postgres: Any) -> None:
         with Store(spelling) as store:
             assert store.schema_version == SCHEMA_VERSION
             assert "vc-test-secret" not in store.where
+
+
+def test_shared_dir_setting(tmp_path: Path) -> None:
+    from voice_chat.settings import Settings
+
+    assert Settings(data=tmp_path).shared == tmp_path
+    assert Settings(data=tmp_path, shared_dir=tmp_path / "nfs").shared == tmp_path / "nfs"

@@ -17,6 +17,7 @@ import pytest
 from voice_chat.engines.tts import build_synthesizer
 from voice_chat.engines.voices import VoiceError
 from voice_chat.voicelab import HTTP_STATUS, VoiceStore, limits, preview
+from voice_chat.voicelab import store as store_mod
 from voice_chat.voicelab.names import slugify
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,6 +243,19 @@ def test_stale_staging_rules(tmp_path: Path) -> None:
     os.utime(old, (time.time() - 2 * limits.STALE_STAGING_S,) * 2)
     VoiceStore(tmp_path, SHIPPED)
     assert not dead.exists() and not old.exists() and fresh.exists()
+
+
+def test_staging_of_another_server_sharing_the_folder_is_kept(tmp_path: Path) -> None:
+    """VOICE_CHAT_SHARED_DIR: a pid of another host says nothing about that process."""
+    staging = tmp_path / "voices" / ".staging"
+    here_dead = staging / f"999999@{store_mod.HOST}@x"
+    elsewhere = staging / "999999@other-node-7f9c@y"
+    elsewhere_old = staging / "999998@other-node-7f9c@z"
+    for folder in (here_dead, elsewhere, elsewhere_old):
+        folder.mkdir(parents=True)
+    os.utime(elsewhere_old, (time.time() - 2 * limits.STALE_STAGING_S,) * 2)
+    VoiceStore(tmp_path, SHIPPED)
+    assert not here_dead.exists() and elsewhere.exists() and not elsewhere_old.exists()
 
 
 def test_concurrent_registrations(store: VoiceStore) -> None:

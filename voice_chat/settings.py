@@ -30,6 +30,11 @@ class Settings(BaseSettings):
 
     # --- where things live
     data: Path = Field(default_factory=_default_data_dir, description="user data directory")
+    shared_dir: Path | None = Field(
+        None,
+        description="user voices and imported characters, shared by every server replica "
+        "(a network folder with atomic rename); default: the data directory",
+    )
     characters_dir: Path = REPO_ROOT / "characters"
     voices_dir: Path = REPO_ROOT / "voices"
     default_character: str = "nova"
@@ -95,6 +100,11 @@ class Settings(BaseSettings):
     # --- concurrency: worker threads per engine (models are shared by all sessions)
     stt_workers: int = Field(1, ge=1, le=16)
     tts_workers: int = Field(1, ge=1, le=16)
+
+    @property
+    def shared(self) -> Path:
+        """Where user voices (``voices/``) and imported characters (``characters/``) live."""
+        return self.shared_dir or self.data
 
     @property
     def database(self) -> str:

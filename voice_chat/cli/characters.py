@@ -84,7 +84,7 @@ def _check_voice(settings: Any, voice: str | None) -> None:
     from voice_chat.engines.voices import VoiceRegistry
 
     if voice:
-        VoiceRegistry(settings.voices_dir, settings.data / "voices").get(voice)
+        VoiceRegistry(settings.voices_dir, settings.shared / "voices").get(voice)
 
 
 def _import(args: argparse.Namespace) -> int:

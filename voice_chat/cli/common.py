@@ -42,7 +42,7 @@ def characters(settings: Any) -> Any:
     """The character registry of the settings' data directory."""
     from voice_chat.characters.registry import CharacterRegistry
 
-    return CharacterRegistry(settings.characters_dir, settings.data / "characters")
+    return CharacterRegistry(settings.characters_dir, settings.shared / "characters")
 
 
 def usage(parser: argparse.ArgumentParser) -> int:

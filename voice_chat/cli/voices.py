@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _store(settings: Any) -> Any:
     from voice_chat.voicelab import VoiceStore
 
-    return VoiceStore(settings.data, settings.voices_dir, clone_model=settings.voice_clone_model)
+    return VoiceStore(settings.shared, settings.voices_dir, clone_model=settings.voice_clone_model)
 
 
 def _run(args: argparse.Namespace, fn: Callable[[Any, Any], int]) -> int:

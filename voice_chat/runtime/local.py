@@ -76,8 +76,8 @@ class Runtime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.characters = CharacterRegistry(settings.characters_dir, settings.data / "characters")
-        self.voices = VoiceRegistry(settings.voices_dir, settings.data / "voices")
+        self.characters = CharacterRegistry(settings.characters_dir, settings.shared / "characters")
+        self.voices = VoiceRegistry(settings.voices_dir, settings.shared / "voices")
         self.store = ConversationMemory(settings.database)  # opens in its own thread
         self.stt: SpeechToText | None = None
         self.llm: ChatModel | None = None

@@ -2,7 +2,7 @@
 
 Public API (for the HTTP API, CLI and page)::
 
-    store = VoiceStore(settings.data, settings.voices_dir)        # once per server
+    store = VoiceStore(settings.shared, settings.voices_dir)        # once per server
     spec = store.register(kind, name, files, params)              # -> VoiceSpec
     store.remove(voice_id, in_use_by=[...], force=False)
     wav = preview(spec, text, store.get)                          # -> WAV bytes

@@ -1,9 +1,11 @@
 """User voices on disk: ``<data>/voices/<id>/voice.json`` plus the voice's files.
 
-A registration is staged in ``<data>/voices/.staging/<pid>-<random>/``, validated, test
+A registration is staged in ``<data>/voices/.staging/<pid>@<host>@<random>/``, validated, test
 synthesised and only then renamed into place with one ``os.rename`` (atomic on one file
 system): a crash at any point leaves no half voice, and stale staging folders (of a dead
-process, or older than ``limits.STALE_STAGING_S``) are removed when a store is opened.
+process on this host, or older than ``limits.STALE_STAGING_S``) are removed when a store is
+opened. The host in the name keeps servers that share the folder (``VOICE_CHAT_SHARED_DIR``)
+from removing each other's registrations in progress.
 An in-process lock plus an ``flock`` on ``<data>/voices/.lock`` make concurrent registrations
 safe; an id being registered or already present gives ``voice_exists``.
 """
@@ -15,6 +17,7 @@ import fcntl
 import json
 import os
 import shutil
+import socket
 import threading
 import time
 import uuid
@@ -33,6 +36,24 @@ SHIPPED_DIR = Path(__file__).resolve().parents[2] / "voices"
 def _hide(message: str, stage: Path) -> str:
     """Error messages name the uploaded files, never the server's staging paths."""
     return message.replace(str(stage) + os.sep, "").replace(str(stage), "upload")
+
+
+HOST = socket.gethostname().replace("@", "_")
+
+
+def _stage_name(suffix: str = "") -> str:
+    return f"{os.getpid()}@{HOST}@{uuid.uuid4().hex}{suffix}"
+
+
+def _owner_gone(name: str) -> bool:
+    """True when the staging entry's process is known dead (it ran on this host)."""
+    pid_text, _, rest = name.partition("@")
+    host = rest.partition("@")[0] if rest else HOST  # old names: <pid>-<random>
+    if not rest:
+        pid_text = name.split("-", 1)[0]
+    if host != HOST:
+        return False  # another server's: only its age can tell
+    return not (pid_text.isdigit() and _pid_alive(int(pid_text)))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -83,8 +104,7 @@ class VoiceStore:
         removed = 0
         now = time.time()
         for entry in self.staging.iterdir():
-            pid_text = entry.name.split("-", 1)[0]
-            dead = not (pid_text.isdigit() and _pid_alive(int(pid_text)))
+            dead = _owner_gone(entry.name)
             try:
                 old = now - entry.stat().st_mtime > limits.STALE_STAGING_S
             except FileNotFoundError:
@@ -141,7 +161,7 @@ class VoiceStore:
                     "voice_exists", f"a voice {voice_id!r} already exists; choose another name"
                 )
             self._pending.add(voice_id)
-        stage = self.staging / f"{os.getpid()}-{uuid.uuid4().hex}"
+        stage = self.staging / _stage_name()
         try:
             stage.mkdir()
             head = {"id": voice_id, "name": display, "description": params.pop("description", "")}
@@ -190,7 +210,7 @@ class VoiceStore:
                 "voice_in_use",
                 f"{voice_id!r} is used by {', '.join(users)}; delete with force to proceed",
             )
-        trash = self.staging / f"{os.getpid()}-{uuid.uuid4().hex}-deleted"
+        trash = self.staging / _stage_name("-deleted")
         with self._locked():
             os.rename(final, trash)
         shutil.rmtree(trash, ignore_errors=True)

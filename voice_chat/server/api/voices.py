@@ -60,7 +60,7 @@ def lab(request: Request) -> VoiceLab:
         if found is None:
             settings = runtime(request).settings
             clone = settings.voice_clone_model
-            store = VoiceStore(settings.data, settings.voices_dir, clone_model=clone)
+            store = VoiceStore(settings.shared, settings.voices_dir, clone_model=clone)
             found = VoiceLab(store, ThreadPoolExecutor(1, thread_name_prefix="voicelab"))
             state.voicelab = found
         return found  # type: ignore[no-any-return]
