@@ -102,7 +102,7 @@ async def create_character(request: Request) -> Response:
     data, voice = await read_upload(request)
     if not data.strip():
         raise ApiError("empty_upload", "send a card file as 'file' or in the body")
-    chosen = None if voice is UNSET else _check_voice(request, voice)
+    chosen = None if voice is UNSET else await asyncio.to_thread(_check_voice, request, voice)
     registry = runtime(request).characters
     character = await asyncio.to_thread(registry.add, data, voice=chosen)
     return JSONResponse(character_json(character), status_code=201)
@@ -110,7 +110,7 @@ async def create_character(request: Request) -> Response:
 
 @router.get("/{character_id}", response_model=None)
 async def get_character(request: Request, character_id: str) -> Response:
-    card = runtime(request).characters.get(character_id).card
+    card = (await asyncio.to_thread(runtime(request).characters.get, character_id)).card
     return JSONResponse(card.to_v3() if card.spec == "v3" else card.to_v2())
 
 
@@ -118,7 +118,7 @@ async def get_character(request: Request, character_id: str) -> Response:
 async def update_character(request: Request, character_id: str) -> Response:
     """A card file or card JSON replaces the card; ``{"voice": id | null}`` only sets the voice."""
     registry = runtime(request).characters
-    registry.get(character_id)
+    await asyncio.to_thread(registry.get, character_id)
     data, voice = await read_upload(request)
     patch = _patch(data)
     if patch is not None:
@@ -126,10 +126,10 @@ async def update_character(request: Request, character_id: str) -> Response:
     if patch is not None or not data.strip():
         if voice is UNSET:
             raise ApiError("empty_upload", 'send a card, or {"voice": ...}')
-        chosen = _check_voice(request, voice)
+        chosen = await asyncio.to_thread(_check_voice, request, voice)
         character = await asyncio.to_thread(registry.set_voice, character_id, chosen)
     else:
-        chosen = None if voice is UNSET else _check_voice(request, voice)
+        chosen = None if voice is UNSET else await asyncio.to_thread(_check_voice, request, voice)
         replace = registry.replace
         character = await asyncio.to_thread(replace, character_id, data, voice=chosen)
     return JSONResponse(character_json(character))
@@ -164,7 +164,7 @@ async def delete_character(request: Request, character_id: str) -> Response:
 
 @router.get("/{character_id}/avatar", response_model=None)
 async def avatar(request: Request, character_id: str) -> Response:
-    c = runtime(request).characters.get(character_id)
+    c = await asyncio.to_thread(runtime(request).characters.get, character_id)
     if c.avatar is None or not c.avatar.is_file():
         raise ApiError("no_avatar", f"character {character_id!r} has no avatar")
     return FileResponse(c.avatar, media_type=c.avatar_type)
@@ -172,7 +172,7 @@ async def avatar(request: Request, character_id: str) -> Response:
 
 @router.get("/{character_id}/voice-sample", response_model=None)
 async def voice_sample(request: Request, character_id: str) -> Response:
-    sample = runtime(request).characters.get(character_id).voice_sample
+    sample = (await asyncio.to_thread(runtime(request).characters.get, character_id)).voice_sample
     if sample is None or not sample.path.is_file():
         raise ApiError("no_voice_sample", f"character {character_id!r} has no voice sample")
     return FileResponse(sample.path, media_type=sample.media_type, filename=sample.name)

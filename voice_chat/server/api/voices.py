@@ -86,7 +86,8 @@ async def list_voices(request: Request) -> dict[str, Any]:
 async def get_voice(request: Request, voice_id: str) -> Response:
     voices = runtime(request).voices
     spec = await asyncio.to_thread(_get_spec, request, voice_id)
-    return JSONResponse(voice_json(spec, voices.is_shipped(voice_id), voices.get))
+    shipped = voices.is_shipped(voice_id)
+    return JSONResponse(await asyncio.to_thread(voice_json, spec, shipped, voices.get))
 
 
 # ------------------------------------------------------------------ writes
@@ -119,7 +120,8 @@ async def create_voice(request: Request) -> Response:
     finally:
         await asyncio.to_thread(lambda: shutil.rmtree(folder, ignore_errors=True))
     rt.forget_voice(spec.id)  # a cached synthesizer of an earlier voice with this id
-    return JSONResponse(voice_json(spec, False, rt.voices.get), status_code=201)
+    body = await asyncio.to_thread(voice_json, spec, False, rt.voices.get)
+    return JSONResponse(body, status_code=201)
 
 
 def _preview_text(body: dict[str, Any]) -> str:
