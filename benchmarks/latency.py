@@ -237,6 +237,28 @@ async def sweep(
     return out
 
 
+async def baseline_run(
+    ref: str, tmp: Path, utterances: list[np.ndarray], full: bool
+) -> dict[str, Any]:
+    """The same streaming turns on another revision's code, from a temporary git worktree."""
+    import subprocess
+
+    tree = tmp / "baseline-tree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), ref], check=True)
+    try:
+        server = start_server(tmp / "baseline", root=tree)
+        try:
+            turns = await latency_run(server, utterances, full)
+        finally:
+            server.stop()
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", ref], capture_output=True, text=True
+    ).stdout.strip()
+    return {"ref": ref, "commit": commit, "summary": summarize(turns), "turns": turns}
+
+
 def summarize(turns: list[dict[str, Any]]) -> dict[str, Any]:
     keys = ["speech_stopped_ms", "transcript_ms", "first_text_ms", "first_audio_ms"]
     s: dict[str, Any] = {
@@ -301,6 +323,10 @@ async def main() -> int:
     ap.add_argument("--quick", action="store_true", help="4 turns, sweep 1-2, 2 barge-ins")
     ap.add_argument("--full-replies", action="store_true", help="let every reply finish")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    ap.add_argument(
+        "--baseline-ref",
+        help="also run the same turns on this git revision's code (e.g. main~5), in this run",
+    )
     args = ap.parse_args()
     n = 4 if args.quick else args.turns
     utterances = [
@@ -345,8 +371,16 @@ async def main() -> int:
             result["naive"] = {"summary": summarize(turns), "turns": turns}
         finally:
             server.stop()
+        if args.baseline_ref:
+            print(f"baseline revision {args.baseline_ref}:")
+            result["baseline"] = await baseline_run(
+                args.baseline_ref, Path(tmp), utterances, args.full_replies
+            )
     s, b = result["streaming"]["summary"], result["naive"]["summary"]
     result["ratio_first_audio_p50"] = s["first_audio_ms"]["p50"] / b["first_audio_ms"]["p50"]
+    if "baseline" in result:
+        base = result["baseline"]["summary"]["first_audio_ms"]["p50"]
+        result["ratio_to_baseline_first_audio_p50"] = s["first_audio_ms"]["p50"] / base
     bi = result["barge_in"]
     result["barge_in_summary"] = {
         "last_audio_ms_p50": pct([x["last_audio_ms"] for x in bi], 50),
@@ -378,6 +412,12 @@ def print_table(r: dict[str, Any]) -> None:
         f"STT RTF p50 {s['stt_rtf_p50']:.3f} (naive {b['stt_rtf_p50']:.3f}); TTS RTF p50 {s['tts_rtf_p50']:.3f}; "
         f"LLM first token p50 {s['llm_first_token_ms_p50']:.0f} ms (naive {b['llm_first_token_ms_p50']:.0f}); {s['llm_tokens_per_s_p50'] or 0:.0f} tok/s"
     )
+    if "baseline" in r:
+        bs = r["baseline"]["summary"]["first_audio_ms"]
+        print(
+            f"baseline {r['baseline']['ref']} ({r['baseline']['commit']}): first audio p50 {bs['p50']:.0f} / p95 {bs['p95']:.0f} ms; "
+            f"this tree / baseline p50 = {r['ratio_to_baseline_first_audio_p50']:.2f}"
+        )
     bi = r["barge_in_summary"]
     print(
         f"barge-in: last audio frame p50 {bi['last_audio_ms_p50']:.0f} ms, p95 {bi['last_audio_ms_p95']:.0f} ms; cancelled p50 {bi['cancelled_ms_p50']:.0f} ms"

@@ -45,9 +45,16 @@ class LiveServer:
 
 
 def start_server(
-    data: Path, env: dict[str, str] | None = None, timeout: float = 180, port: int | None = None
+    data: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 180,
+    port: int | None = None,
+    root: Path | None = None,
 ) -> LiveServer:
-    """``voice-chat serve`` on a free loopback port with ``VOICE_CHAT_DATA=data``."""
+    """``voice-chat serve`` on a free loopback port with ``VOICE_CHAT_DATA=data``.
+
+    ``root`` runs the code of another checkout (a benchmark's baseline revision).
+    """
     port = port or free_port()
     data.mkdir(parents=True, exist_ok=True)
     log_path = data / f"server-{port}.log"
@@ -55,7 +62,7 @@ def start_server(
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "voice_chat", "serve", "--port", str(port)],
-            cwd=ROOT,
+            cwd=root or ROOT,
             env=full_env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
