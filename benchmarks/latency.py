@@ -237,14 +237,21 @@ async def sweep(
     return out
 
 
+def git(*args: str) -> str:
+    import subprocess
+
+    return subprocess.run(
+        ["git", "-C", str(ROOT), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
 async def baseline_run(
     ref: str, tmp: Path, utterances: list[np.ndarray], full: bool
 ) -> dict[str, Any]:
     """The same streaming turns on another revision's code, from a temporary git worktree."""
-    import subprocess
-
     tree = tmp / "baseline-tree"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), ref], check=True)
+    commit = await asyncio.to_thread(git, "rev-parse", "--short", ref)
+    await asyncio.to_thread(git, "worktree", "add", "--detach", str(tree), ref)
     try:
         server = start_server(tmp / "baseline", root=tree)
         try:
@@ -252,10 +259,7 @@ async def baseline_run(
         finally:
             server.stop()
     finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", ref], capture_output=True, text=True
-    ).stdout.strip()
+        await asyncio.to_thread(git, "worktree", "remove", "--force", str(tree))
     return {"ref": ref, "commit": commit, "summary": summarize(turns), "turns": turns}
 
 
