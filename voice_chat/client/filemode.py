@@ -21,9 +21,9 @@ import numpy as np
 
 from . import connection as events
 from .connection import ConnectError, Connection, Event
-from .controller import TURN_ENDING_ERRORS
 from .options import TalkOptions
 from .pcm import MODEL_RATE, WavFormatError, WavWriter, float_to_pcm16, read_wav
+from .replies import TURN_ENDING_ERRORS
 
 FRAME_MS = 20
 GREETING_GRACE_S = 3.0  # no response.created this long after session.created: no greeting
