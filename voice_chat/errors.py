@@ -39,6 +39,14 @@ HTTP_STATUS: dict[str, int] = {
     "no_voice_sample": 404,
     "shipped_character": 403,
     "broken_character": 500,
+    "invalid_fields": 400,  # the page's character fields: not an object, unknown key, not text
+    "missing_name": 422,
+    "field_too_long": 422,
+    "greeting_too_long": 422,
+    "too_many_greetings": 422,
+    "invalid_picture": 415,  # not an image, or one that cannot be decoded
+    "picture_too_large": 413,
+    "picture_bomb": 413,  # a header claiming far more pixels than a picture needs
     # voices (VoiceError)
     "invalid_name": 400,  # empty name, path characters, nothing left after sanitising
     "invalid_params": 400,  # unknown parameter, out of range, missing base/blend

@@ -161,14 +161,19 @@ class CardLibrary:
         *,
         reserved: Callable[[str], bool],
         card_id: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> str:
-        """Store a new card; return its id (``card_id`` exactly, else a unique name slug)."""
+        """Store a new card; return its id (``card_id`` exactly, else a unique name slug).
+
+        ``extra`` entries go into ``meta.json`` (e.g. ``own_avatar``).
+        """
         self.staging.mkdir(parents=True, exist_ok=True)
         stage = self.staging / uuid.uuid4().hex
         stage.mkdir()
         try:
             now = time.time()
-            meta = {**self._files(stage, card, source), "created_at": now, "updated_at": now}
+            meta = {**(extra or {}), **self._files(stage, card, source)}
+            meta.update(created_at=now, updated_at=now)
             self._commit(stage, meta)
             base = card_id or slugify(card.name)
             candidates = (
@@ -187,8 +192,19 @@ class CardLibrary:
             if stage.exists():
                 shutil.rmtree(stage, ignore_errors=True)
 
-    def replace(self, card_id: str, card: Card, source: bytes | None, *, keep_files: bool) -> None:
-        """Write a new revision of an existing card. ``keep_files``: only the card JSON changes."""
+    def replace(
+        self,
+        card_id: str,
+        card: Card,
+        source: bytes | None,
+        *,
+        keep_files: bool,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Write a new revision of an existing card. ``keep_files``: only the card JSON changes.
+
+        The new ``meta.json`` replaces the old one in one rename: the last write wins whole.
+        """
         old = self.meta(card_id)
         if old is None:
             raise FileNotFoundError(card_id)
@@ -199,7 +215,7 @@ class CardLibrary:
             _write(folder / entries["card"], stored_json(card))
         else:
             entries = self._files(folder, card, source)
-        self._commit(folder, {**old, **entries, "updated_at": time.time()})
+        self._commit(folder, {**old, **(extra or {}), **entries, "updated_at": time.time()})
         self._prune(card_id)
 
     def _prune(self, card_id: str) -> None:

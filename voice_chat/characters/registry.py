@@ -1,6 +1,7 @@
 """Character registry: shipped cards in ``characters/``, user cards in ``<data>/characters/``.
 
-Shipped cards (``characters/<id>.json``, optional ``<id>.png`` avatar) are read-only. User cards
+Shipped cards (``characters/<id>.json``, optional ``<id>.svg`` portrait and ``<id>.png``, the same
+picture as a raster for exports) are read-only. User cards
 are stored by :class:`voice_chat.cards.library.CardLibrary` (original bytes + the card JSON), so
 an export gives back every unknown field, extension and asset. Giving a shipped character a
 voice stores a user copy under the same id; deleting that copy restores the shipped card.
@@ -20,16 +21,15 @@ from voice_chat.cards import (
     choose_greeting,
     export_card,
     load_card,
+    substitute,
 )
 from voice_chat.cards.library import CARD_ID, CardLibrary
 from voice_chat.cards.limits import MAX_CHARX_BYTES
-from voice_chat.errors import VoiceChatError
+
+from .editing import CharacterFields, apply_fields, new_card, set_picture
+from .errors import CharacterError
 
 CHARACTER_ID = CARD_ID
-
-
-class CharacterError(VoiceChatError, ValueError):
-    """No such character, a shipped one that cannot change, or a stored one that is broken."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,12 @@ class Character:
 
     @property
     def description(self) -> str:
-        return (self.card.creator_notes or self.card.description)[:300]
+        """What the picker shows: the description (macros filled in), else the creator's notes."""
+        text = self.card.description.strip() or self.card.creator_notes.strip()
+        text = substitute(text, char=self.name, user="you").strip()
+        if len(text) <= 300:
+            return text
+        return text[:300].rsplit(" ", 1)[0].rstrip(",.;: ") + "…"
 
     @property
     def voice(self) -> str | None:
@@ -132,9 +137,9 @@ class CharacterRegistry:
         cached = self._cache.get((cid, True))
         if cached is not None and cached[0] == key:
             return cached[1]
-        avatar = path.with_suffix(".png")
+        avatar, avatar_type = _shipped_avatar(path)
         character = Character(
-            cid, load_card(path.read_bytes()), avatar=avatar if avatar.is_file() else None
+            cid, load_card(path.read_bytes()), avatar=avatar, avatar_type=avatar_type
         )
         self._cache[(cid, True)] = (key, character)
         return character
@@ -151,13 +156,19 @@ class CharacterRegistry:
             return None
         meta, card = loaded
         avatar, sample = meta.get("avatar") or {}, meta.get("voice_sample") or {}
+        shipped = self._shipped_path(cid)
+        picture = self.library.path(cid, avatar["file"]) if avatar else None
+        picture_type = avatar.get("media_type", "image/png")
+        if shipped is not None and not meta.get("own_avatar"):
+            # A shipped character with user changes keeps its drawn portrait.
+            picture, picture_type = _shipped_avatar(shipped)
         character = Character(
             cid,
             card,
-            shipped=self.is_shipped(cid),
-            customized=self.is_shipped(cid),
-            avatar=self.library.path(cid, avatar["file"]) if avatar else None,
-            avatar_type=avatar.get("media_type", "image/png"),
+            shipped=shipped is not None,
+            customized=shipped is not None,
+            avatar=picture,
+            avatar_type=picture_type,
             voice_sample=MediaFile(
                 self.library.path(cid, sample["file"]), sample["media_type"], sample["name"]
             )
@@ -177,8 +188,9 @@ class CharacterRegistry:
                 raise CharacterError("unknown_character", f"no character {character_id!r}")
             return card
         card = character.card.copy()
-        if character.avatar is not None:
-            card.image = character.avatar.read_bytes()
+        raster = self.shipped_dir / f"{character_id}.png"
+        if raster.is_file():
+            card.image = raster.read_bytes()
         return card
 
     def export(self, character_id: str, fmt: str) -> bytes:
@@ -202,6 +214,45 @@ class CharacterRegistry:
                 )
             self.get(character_id)
             self.library.replace(character_id, card, data, keep_files=False)
+        return self.get(character_id)
+
+    def compose(
+        self,
+        fields: CharacterFields,
+        picture: bytes | None = None,
+        *,
+        character_id: str | None = None,
+    ) -> Character:
+        """Create (no ``character_id``) or edit a character from the page's fields.
+
+        ``picture`` is a checked PNG (:func:`voice_chat.characters.pictures.picture_png`). An
+        edit keeps every field it does not name; editing a shipped character stores a user
+        copy under its id (deleting that copy brings the shipped one back). Writes are
+        serialised and each commits in one rename, so concurrent edits never mix: the last wins.
+        """
+        extra = {"own_avatar": True} if picture is not None else None
+        with self._lock:
+            if character_id is None:
+                card = new_card(fields)
+                if picture is not None:
+                    set_picture(card, picture)
+                source = export_card(card, "png") if picture is not None else None
+                cid = self.library.add(card, source, reserved=self.is_shipped, extra=extra)
+                return self.get(cid)
+            character = self.get(character_id)
+            card = apply_fields(self.full_card(character_id), fields)
+            if picture is not None:
+                set_picture(card, picture)
+            if character.shipped and not character.customized:
+                source = export_card(card, "png") if card.image is not None else None
+                self.library.add(
+                    card, source, reserved=self.is_shipped, card_id=character_id, extra=extra
+                )
+            elif picture is not None:
+                source = export_card(card, "charx" if card.files else "png")
+                self.library.replace(character_id, card, source, keep_files=False, extra=extra)
+            else:
+                self.library.replace(character_id, card, None, keep_files=True)
         return self.get(character_id)
 
     def set_voice(self, character_id: str, voice: str | None) -> Character:
@@ -233,6 +284,14 @@ class CharacterRegistry:
             self.library.delete(character_id)
             self._cache.pop((character_id, False), None)
         return self.get(character_id) if character.shipped else None
+
+
+def _shipped_avatar(card_path: Path) -> tuple[Path | None, str]:
+    """The portrait of a shipped card: its SVG drawing, else its PNG, else none."""
+    svg, png = card_path.with_suffix(".svg"), card_path.with_suffix(".png")
+    if svg.is_file():
+        return svg, "image/svg+xml"
+    return (png, "image/png") if png.is_file() else (None, "image/png")
 
 
 def _parse(data: bytes, voice: str | None) -> Card:

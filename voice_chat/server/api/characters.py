@@ -1,4 +1,8 @@
-"""``/v1/characters``: list, import, edit, delete and export characters; avatars, voice samples.
+"""``/v1/characters``: list, import, create, edit, delete and export characters; avatars, samples.
+
+POST (create) and PUT (edit) take a card file, or the page's form: a ``fields`` part (JSON:
+name, description, personality, scenario, greetings, mes_example, voice) and an optional
+``picture`` (an image, checked and stored as a PNG).
 
 Uploads are capped at ``MAX_CHARX_BYTES`` while they are read (413). Every bad card is a 4xx
 with ``{"error": {"code", "message"}}`` (the app's one exception handler) and nothing is stored.
@@ -8,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,6 +22,8 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from voice_chat.cards import FILE_EXTENSIONS, MEDIA_TYPES
 from voice_chat.cards.limits import MAX_CHARX_BYTES
+from voice_chat.characters.editing import parse_fields
+from voice_chat.characters.pictures import MAX_PICTURE_BYTES, picture_png
 from voice_chat.characters.registry import Character
 from voice_chat.engines.voices import VoiceError
 from voice_chat.memory import MemoryStoreError
@@ -24,6 +31,7 @@ from voice_chat.server.api.deps import ApiError, capped_stream, read_capped, run
 
 router = APIRouter(prefix="/v1/characters", tags=["characters"])
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and small fields on top of the file
+FIELDS_BYTES = 256 * 1024  # the editor's fields as JSON (all text fields at their limits fit)
 UNSET: Any = object()
 
 
@@ -35,6 +43,7 @@ def character_json(c: Character) -> dict[str, Any]:
         "description": c.description,
         "voice": c.voice,
         "avatar_url": f"/v1/characters/{c.id}/avatar" if c.avatar else None,
+        "avatar_type": c.avatar_type if c.avatar else None,
         "shipped": c.shipped,
         "customized": c.customized,
         "spec": c.card.spec,
@@ -50,16 +59,27 @@ def character_json(c: Character) -> dict[str, Any]:
     }
 
 
-async def read_upload(request: Request) -> tuple[bytes, Any]:
-    """The card bytes and the ``voice`` field (UNSET when absent) of a POST/PUT body."""
+@dataclass
+class Upload:
+    """A POST/PUT body: a card file, or the page's ``fields`` (JSON) and ``picture``."""
+
+    data: bytes = b""
+    voice: Any = UNSET
+    fields: Any = UNSET  # the decoded JSON object of the ``fields`` part
+    picture: bytes | None = None
+
+
+async def read_upload(request: Request) -> Upload:
+    """The card bytes, ``voice`` (UNSET when absent), and the editor's fields and picture."""
     cap = MAX_CHARX_BYTES + FORM_OVERHEAD
     too_large = f"uploads are limited to {MAX_CHARX_BYTES} bytes"
-    voice = request.query_params.get("voice", UNSET)
+    up = Upload(voice=request.query_params.get("voice", UNSET))
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        return await read_capped(request, cap, too_large), voice
+        up.data = await read_capped(request, cap, too_large)
+        return up
     stream = capped_stream(request, cap, too_large)
     parser = MultiPartParser(
-        request.headers, stream, max_files=1, max_fields=8, max_part_size=64 * 1024
+        request.headers, stream, max_files=2, max_fields=8, max_part_size=FIELDS_BYTES
     )
     try:
         form = await parser.parse()
@@ -68,14 +88,24 @@ async def read_upload(request: Request) -> tuple[bytes, Any]:
     try:
         field = form.get("file")
         if isinstance(field, UploadFile):
-            data = await field.read(MAX_CHARX_BYTES + 1)
+            up.data = await field.read(MAX_CHARX_BYTES + 1)
         else:
-            data = field.encode() if isinstance(field, str) else b""
+            up.data = field.encode() if isinstance(field, str) else b""
         if isinstance(form.get("voice"), str):
-            voice = form["voice"]
+            up.voice = form["voice"]
+        picture = form.get("picture")
+        if isinstance(picture, UploadFile):
+            up.picture = await picture.read(MAX_PICTURE_BYTES + 1)
+        fields = form.get("fields")
+        if fields is not None:
+            raw = fields if isinstance(fields, str) else (await fields.read(FIELDS_BYTES)).decode()
+            try:
+                up.fields = json.loads(raw)
+            except ValueError as exc:
+                raise ApiError("invalid_fields", f"the fields are not JSON: {exc}") from None
     finally:
         await form.close()
-    return data, voice
+    return up
 
 
 def _check_voice(request: Request, voice: Any) -> str | None:
@@ -99,7 +129,11 @@ async def list_characters(request: Request) -> dict[str, Any]:
 
 @router.post("", response_model=None)
 async def create_character(request: Request) -> Response:
-    data, voice = await read_upload(request)
+    up = await read_upload(request)
+    if up.fields is not UNSET:
+        character = await _compose(request, up, None)
+        return JSONResponse(character_json(character), status_code=201)
+    data, voice = up.data, up.voice
     if not data.strip():
         raise ApiError("empty_upload", "send a card file as 'file' or in the body")
     chosen = None if voice is UNSET else await asyncio.to_thread(_check_voice, request, voice)
@@ -119,7 +153,10 @@ async def update_character(request: Request, character_id: str) -> Response:
     """A card file or card JSON replaces the card; ``{"voice": id | null}`` only sets the voice."""
     registry = runtime(request).characters
     await asyncio.to_thread(registry.get, character_id)
-    data, voice = await read_upload(request)
+    up = await read_upload(request)
+    if up.fields is not UNSET:
+        return JSONResponse(character_json(await _compose(request, up, character_id)))
+    data, voice = up.data, up.voice
     patch = _patch(data)
     if patch is not None:
         voice = patch.get("voice", UNSET)
@@ -133,6 +170,16 @@ async def update_character(request: Request, character_id: str) -> Response:
         replace = registry.replace
         character = await asyncio.to_thread(replace, character_id, data, voice=chosen)
     return JSONResponse(character_json(character))
+
+
+async def _compose(request: Request, up: Upload, character_id: str | None) -> Character:
+    """Create or edit from the page's fields; the picture is checked before anything is kept."""
+    fields = parse_fields(up.fields, creating=character_id is None)
+    if fields.voice is not ...:
+        fields.voice = _check_voice(request, fields.voice)
+    picture = await asyncio.to_thread(picture_png, up.picture) if up.picture else None
+    registry = runtime(request).characters
+    return await asyncio.to_thread(registry.compose, fields, picture, character_id=character_id)
 
 
 def _patch(data: bytes) -> dict[str, Any] | None:
