@@ -86,7 +86,7 @@ def sox(audio: np.ndarray, rate: int, *effects: str, out_rate: int | None = None
         src, dst = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
         src.write_bytes(wav_bytes(np.clip(audio, -1.0, 1.0), rate))
         chain = list(effects) + (["rate", str(out_rate)] if out_rate else [])
-        subprocess.run(["sox", "-q", str(src), str(dst), *chain], check=True)
+        subprocess.run(["sox", "-q", "-R", str(src), "-D", str(dst), *chain], check=True)
         out, _ = read_wav(str(dst))
     return out
 

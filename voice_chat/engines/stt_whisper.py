@@ -62,7 +62,9 @@ class Decoded:
     @property
     def non_speech(self) -> bool:
         """Silence or noise decoded as words: drop it (never a transcript, never a reply)."""
-        if self.no_speech_prob > NO_SPEECH_PROB and self.avg_logprob < LOW_LOGPROB:
+        if self.no_speech_prob > NO_SPEECH_PROB and (
+            self.avg_logprob < LOW_LOGPROB or self.looped  # "Aaaaaaaa..." on a breath
+        ):
             return True
         words = normalise(self.text)
         return not words or (words in NON_SPEECH and self.no_speech_prob > DOUBT_NO_SPEECH)
