@@ -9,35 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from typing import Any, TextIO
 
-from .connection import ConnectError, Connection, Event, Message, backoff_delays
-from .replies import Output, Reply
+from .connection import ConnectError, Connection, Message, backoff_delays
+from .replies import ClientState
 
 
-class Link:
-    """The connection loop over the controller's state (set up in ``Controller.__init__``)."""
-
-    url: str
-    output: Output
-    printer: Callable[[str], None]
-    log: TextIO | None
-    connected: bool
-    notice: str
-    recording: bool
-    exit_code: int
-    session: dict[str, Any]
-    _vad_speech: bool
-    _awaiting_reply: bool
-    _replies: dict[str, Reply]
-    _current: Reply | None
-    _audio_rid: str | None
-    _outbox: asyncio.Queue[Message]
-    _stop: asyncio.Event
-    # from the event half (annotations only, so they never shadow the real methods)
-    handle_audio: Callable[[bytes], None]
-    handle_event: Callable[[Event], None]
+class Link(ClientState):
+    """The connection loop: the outbox goes out, what arrives goes to the event handlers."""
 
     async def run(self) -> int:
         """Connect, hold the session, reconnect with backoff until ``stop()``. Returns exit code."""

@@ -7,10 +7,11 @@ the turn state, starts or stops reply audio and prints finished turns.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from . import connection as events
 from .connection import Event, Message
@@ -50,26 +51,41 @@ class Reply:
     printed: bool = False
 
 
-class ServerEvents:
-    """Event handlers over the controller's turn state (set up in ``Controller.__init__``)."""
+class ClientState:
+    """The controller's state, as its halves (:class:`ServerEvents`, ``link.Link``) see it.
 
+    ``Controller.__init__`` sets every field; the annotations only tell the halves what exists.
+    """
+
+    url: str
     output: Output
     printer: Callable[[str], None]
+    log: TextIO | None
     vad: bool
     user: str | None
     connected: bool
     character_name: str
     notice: str
     partial_transcript: str
+    recording: bool
+    exit_code: int
     session: dict[str, Any]
     _awaiting_reply: bool
     _vad_speech: bool
     _replies: dict[str, Reply]
     _current: Reply | None
-    _audio_rid: str | None
-    # from the other halves (annotations only, so they never shadow the real methods)
+    _audio_rid: str | None  # response whose binary frames are arriving
+    _outbox: asyncio.Queue[Message]
+    _stop: asyncio.Event
+    # methods of the other halves (annotations only, so they never shadow the real ones)
     _send: Callable[[Message], None]
     interrupt: Callable[..., bool]
+    handle_audio: Callable[[bytes], None]
+    handle_event: Callable[[Event], None]
+
+
+class ServerEvents(ClientState):
+    """One handler per server event over the turn state."""
 
     def handle_audio(self, data: bytes) -> None:
         reply = self._replies.get(self._audio_rid or "")
