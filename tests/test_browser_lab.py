@@ -134,13 +134,15 @@ def test_import_card_by_file_input(live_server, shots: Path, tmp_path: Path) -> 
         page.goto(live_server.url + "/")
         page.wait_for_selector(".card[data-id]", timeout=15000)
 
-        # A broken card: the toast shows the server's error.message.
+        # A broken card: the toast says so in plain words; the parser's message is the detail.
         page.set_input_files("#import-file", str(broken))
         err = wait_vc(page, "vc.imports.errors[0]", 15)
         assert err["status"] == 400 and err["message"]
         toast = page.locator(".toast-error").first
         toast.wait_for(timeout=5000)
-        assert err["message"] in toast.inner_text()
+        headline = toast.locator("p").inner_text()
+        assert "isn’t a valid character card" in headline and err["message"] not in headline
+        assert err["message"] in toast.locator(".toast-detail code").text_content()
         toast.locator("button:has-text('Dismiss')").click()
 
         page.set_input_files("#import-file", str(card))

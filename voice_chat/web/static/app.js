@@ -4,11 +4,12 @@
 import { $ } from "/static/ui.js";
 import { labStats } from "/static/lab.js";
 import { dom, app, imports, conversations, stats, userId, audio } from "/static/state.js";
-import { lab, checkHealth, loadCharacters } from "/static/picker.js";
+import { lab, editor, checkHealth, loadCharacters } from "/static/picker.js";
+import { editorStats } from "/static/editor.js";
 import { wireImport } from "/static/importer.js";
 import { startCall, endCall, newConversation, connect } from "/static/call.js";
 import { toggleMute, applyMode, pressPtt, releasePtt, sendText } from "/static/mic.js";
-import { computeState, updateState, renderControls, frame } from "/static/status.js";
+import { computeState, updateState, renderControls, frame, faceStats } from "/static/status.js";
 
 // ---------------------------------------------------------------- wiring
 function isTyping(target) {
@@ -20,6 +21,7 @@ function wire() {
   dom.back.addEventListener("click", endCall);
   dom.newConversation.addEventListener("click", newConversation);
   dom.labButton.addEventListener("click", () => lab.open());
+  dom.createButton.addEventListener("click", () => editor.open());
   dom.callLab.addEventListener("click", () => lab.open({ character: app.character }));
   wireImport();
   dom.mute.addEventListener("click", toggleMute);
@@ -124,6 +126,9 @@ window.voiceChat = {
     return lab.voices;
   },
   lab: labStats,
+  face: faceStats,
+  editor: editorStats,
+  openEditor: (id) => editor.open(id ? app.characters.find((c) => c.id === id) : null),
   imports,
   conversations,
   user: userId,

@@ -4,7 +4,8 @@ import { $, api, toast, announce, confirmDialog } from "/static/ui.js";
 import { INPUT_RATE, dom, app, conversations, stats, userId, audio } from "/static/state.js";
 import { onAudioFrame, stopAllPlayback } from "/static/replies.js";
 import { handleEvent } from "/static/events.js";
-import { checkHealth, avatarInto } from "/static/picker.js";
+import { checkHealth } from "/static/picker.js";
+import { faceInto } from "/static/faces.js";
 import { startMic, setMic, applyMode, releasePtt } from "/static/mic.js";
 import { emptyNote } from "/static/transcript.js";
 import { updateState, showBanner, hideBanner } from "/static/status.js";
@@ -25,7 +26,7 @@ export function startCall(ch) {
   app.userSpeaking = false;
   dom.transcript.replaceChildren(emptyNote());
   dom.callName.textContent = ch.name || ch.id;
-  avatarInto($(".face", dom.callAvatar), ch);
+  faceInto($(".face", dom.callAvatar), ch);
   dom.picker.hidden = true;
   dom.call.hidden = false;
   hideBanner("server");

@@ -1,7 +1,8 @@
 // Character import: drag and drop anywhere on the picker, or the file picker.
 
-import { api, ApiError, toast, announce } from "/static/ui.js";
+import { el, api, ApiError, toast, announce } from "/static/ui.js";
 import { dom, app, imports } from "/static/state.js";
+import { plainError } from "/static/errors.js";
 import { lab, upsertCharacter } from "/static/picker.js";
 
 // ---------------------------------------------------------------- import (drag and drop, file picker)
@@ -14,7 +15,7 @@ export async function importFiles(files) {
 }
 
 /** The note above the cards: "Importing…", then "Imported X" (+ the voice-sample offer). */
-export function importNote(text, { busy = false, sample = null } = {}) {
+export function importNote(text, { busy = false, sample = null, character = null } = {}) {
   const n = dom.importNote;
   n.hidden = !text;
   n.classList.toggle("is-busy", busy);
@@ -22,11 +23,38 @@ export function importNote(text, { busy = false, sample = null } = {}) {
   dom.importStatus.textContent = text || "";
   dom.importSample.hidden = !sample;
   dom.importSample.onclick = sample;
+  dom.importVoiceRow.hidden = !character;
+  if (character) chooseVoice(character);
+}
+
+/** The voice of the card just imported: chosen right in the note. */
+async function chooseVoice(ch) {
+  const select = dom.importVoice;
+  const fill = () => {
+    select.replaceChildren(
+      el("option", { value: "", text: "Server default" }),
+      ...lab.voices.map((v) => el("option", { value: v.id, text: v.name })),
+    );
+    select.value = lab.voices.some((v) => v.id === ch.voice) ? ch.voice : "";
+  };
+  fill();
+  if (!lab.voices.length) await lab.loadVoices().then(fill);
+  select.onchange = async () => {
+    try {
+      const updated = await api("PUT", `/v1/characters/${encodeURIComponent(ch.id)}`, { json: { voice: select.value || null } });
+      upsertCharacter(updated);
+      announce(`${updated.name} now speaks with ${lab.voiceName(updated.voice)}.`);
+      ch = updated;
+    } catch (err) {
+      const plain = plainError(err, "change the voice");
+      toast(plain.text, { kind: "error", detail: plain.detail });
+    }
+  };
 }
 
 export async function importFile(file) {
   if (!CARD_EXTENSIONS.test(file.name)) {
-    toast(`“${file.name}” isn’t a character card. Import a .json, .png or .charx file.`, { kind: "error" });
+    toast(`“${file.name}” isn’t a character card. Cards are .json, .png or .charx files.`, { kind: "error" });
     return null;
   }
   imports.started++;
@@ -45,8 +73,8 @@ export async function importFile(file) {
     const sample = ch.voice_sample && ch.voice_sample.url ? ch.voice_sample : null;
     const text = sample
       ? `Imported ${name}. The card comes with a voice sample (${sample.name}): you can make a voice from it.`
-      : `Imported ${name}. Press its card to start talking.`;
-    importNote(text, { sample: sample && (() => lab.open({ character: ch, sample })) });
+      : `Imported ${name}. Choose its voice here, then press its card to start talking.`;
+    importNote(text, { sample: sample && (() => lab.open({ character: ch, sample })), character: ch });
     announce(text);
     setTimeout(() => {
       if (app.justImported === ch.id) {
@@ -60,7 +88,8 @@ export async function importFile(file) {
     const message = err instanceof ApiError ? err.message : String(err.message || err);
     imports.errors.push({ file: file.name, status: err.status, code: err.code, message });
     importNote("");
-    toast(`Couldn’t import “${file.name}”: ${message}`, { kind: "error" });
+    const plain = plainError(err, `import “${file.name}”`);
+    toast(plain.text, { kind: "error", detail: plain.detail });
     return null;
   } finally {
     dom.cards.setAttribute("aria-busy", "false");

@@ -171,6 +171,11 @@ export function createLab(host) {
     close: () => dlg.open && dlg.close(),
     loadVoices: L.loadVoices,
     voiceName: L.voiceName,
+    /** Play `voiceId` saying `text`; `button` shows loading/playing. */
+    preview: (voiceId, text, button) =>
+      L.fetchAndPlay({ key: voiceId, button, url: `/v1/voices/${encodeURIComponent(voiceId)}/preview`, body: { text } }).catch((err) =>
+        L.fail("preview the voice", err),
+      ),
     get voices() {
       return L.voices;
     },

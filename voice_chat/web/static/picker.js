@@ -2,7 +2,9 @@
 
 import { $, el } from "/static/ui.js";
 import { createLab } from "/static/lab.js";
+import { createEditor } from "/static/editor.js";
 import { dom, app, audio } from "/static/state.js";
+import { avatarInto } from "/static/faces.js";
 import { startCall, reconnectNow } from "/static/call.js";
 import { showBanner, hideBanner } from "/static/status.js";
 
@@ -18,6 +20,31 @@ export const lab = createLab({
   },
   reconnectCall: () => reconnectNow(),
   refreshCharacters: () => loadCharacters(),
+});
+
+// ---------------------------------------------------------------- character editor
+export const editor = createEditor({
+  voices: () => lab.voices,
+  loadVoices: () => lab.loadVoices(),
+  preview: (voice, text, button) => lab.preview(voice, text, button),
+  saved(ch, isNew) {
+    if (isNew) app.justImported = ch.id;
+    upsertCharacter(ch);
+    const item = dom.cards.querySelector(`[data-character="${CSS.escape(ch.id)}"]`);
+    if (item) {
+      item.scrollIntoView({ block: "nearest" });
+      (item.querySelector(".card") || item).focus();
+    }
+  },
+  deleted(id, restored) {
+    if (restored) upsertCharacter(restored);
+    else {
+      app.characters = app.characters.filter((c) => c.id !== id);
+      renderCards();
+      lab.charactersChanged();
+    }
+    dom.createButton.focus();
+  },
 });
 
 // ---------------------------------------------------------------- server health + characters
@@ -65,36 +92,6 @@ export async function loadCharacters() {
   } catch (err) {
     console.debug("characters:", err);
     // checkHealth shows the banner and retries.
-  }
-}
-
-export function initials(name) {
-  const words = String(name || "?").trim().split(/\s+/);
-  const s = words.length > 1 ? words[0][0] + words[1][0] : words[0].slice(0, 1);
-  return s.toUpperCase();
-}
-
-export function hueOf(text) {
-  let h = 0;
-  for (const ch of String(text)) h = (h * 31 + ch.codePointAt(0)) >>> 0;
-  return h % 360;
-}
-
-export function avatarInto(el, ch) {
-  el.replaceChildren();
-  el.style.setProperty("--hue", hueOf(ch.id || ch.name));
-  const badge = document.createElement("span");
-  badge.className = "initials";
-  badge.textContent = initials(ch.name);
-  el.append(badge);
-  if (ch.avatar_url) {
-    const img = new Image();
-    img.alt = "";
-    img.decoding = "async";
-    img.onload = () => el.classList.add("has-img");
-    img.onerror = () => img.remove();
-    img.src = ch.avatar_url;
-    el.append(img);
   }
 }
 
@@ -158,6 +155,13 @@ export function renderCards() {
         text: "Change",
         "aria-label": `Change the voice of ${name}`,
         onclick: () => lab.open({ character: ch }),
+      }),
+      el("button", {
+        type: "button",
+        className: "btn-link card-edit",
+        text: "Edit",
+        "aria-label": `Edit ${name}`,
+        onclick: () => editor.open(ch),
       }),
     );
     if (ch.voice_sample && ch.voice_sample.url) {

@@ -141,6 +141,7 @@ export async function bargeIn(reason) {
       playedMs: Math.round(r.playedMs),
       stopMs: Math.round(stopMs),
       ackMs: Math.round(ackMs),
+      at: Math.round(t0), // performance.now() when the user cut in
     });
   }
   app.playLevel = 0;

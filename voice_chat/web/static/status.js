@@ -80,6 +80,22 @@ export function renderControls() {
 export let smoothMic = 0;
 export let smoothPlay = 0;
 export let lastAria = 0;
+/** The face's mouth (--talk, 0..1): the level being played now; shut the moment it stops. */
+export const faceStats = { talk: 0, samples: [] }; // samples: [t (ms), talk], about 10 s
+function animateFace(now) {
+  let talk = 0;
+  if (isSpeaking() && app.playLevel > 0) {
+    const dB = 20 * Math.log10(Math.max(app.playLevel, 1e-5));
+    const target = Math.max(0, Math.min(1, (dB + 40) / 32)); // -40 dB: shut, -8 dB: wide open
+    talk = target > faceStats.talk ? faceStats.talk * 0.35 + target * 0.65 : faceStats.talk * 0.5 + target * 0.5;
+  }
+  if (talk < 0.02) talk = 0;
+  if (talk !== faceStats.talk || talk > 0) dom.callFace.style.setProperty("--talk", talk.toFixed(3));
+  faceStats.talk = talk;
+  faceStats.samples.push([Math.round(now), Number(talk.toFixed(3))]);
+  if (faceStats.samples.length > 900) faceStats.samples.splice(0, 300);
+}
+
 export function frame(now) {
   const db = (v) => Math.max(0, Math.min(1, (20 * Math.log10(Math.max(v, 1e-5)) + 60) / 54));
   const m = app.mic === "on" && !app.muted ? db(app.micLevel) : 0;
@@ -90,6 +106,7 @@ export function frame(now) {
   const s = dom.callAvatar.dataset.state;
   const ring = s === "speaking" ? smoothPlay : s === "listening" ? smoothMic : 0;
   dom.callAvatar.style.setProperty("--level", ring.toFixed(3));
+  animateFace(now);
   if (now - lastAria > 500) {
     dom.meter.setAttribute("aria-valuenow", String(Math.round(smoothMic * 100)));
     lastAria = now;

@@ -38,13 +38,16 @@ function toastBox() {
 
 /**
  * A notice in the corner (on a phone: under the header). Errors stay 10 s, others 6 s,
- * `sticky` ones until dismissed. `action: {label, run}` adds a button; `actions` several.
+ * `sticky` ones until dismissed. `action: {label, run}` adds a button; `actions` several;
+ * `detail` a collapsed technical message.
  */
-export function toast(text, { kind = "info", sticky = false, id = null, action = null, actions = null } = {}) {
+export function toast(text, { kind = "info", sticky = false, id = null, action = null, actions = null, detail = null } = {}) {
   if (id) dismissToast(id);
   const t = el("div", { className: `toast toast-${kind}`, role: kind === "error" ? "alert" : "status" });
   if (id) t.dataset.id = id;
   t.append(el("p", { text }));
+  // The technical detail (e.g. the parser's message) is there for whoever wants it.
+  if (detail) t.append(el("details", { className: "toast-detail" }, el("summary", { text: "Details" }), el("code", { text: detail })));
   const row = el("div", { className: "toast-actions" });
   for (const a of actions || (action ? [action] : [])) {
     row.append(
