@@ -13,6 +13,7 @@ from voice_chat.engines.voices import VoiceError
 from voice_chat.errors import HTTP_STATUS, VoiceChatError
 from voice_chat.memory import MemoryStoreError
 from voice_chat.server.api.deps import ApiError, api_error, read_capped
+from voice_chat.server.protocol import ProtocolError
 
 
 def test_every_error_is_a_voice_chat_error_and_keeps_its_old_base() -> None:
@@ -21,7 +22,7 @@ def test_every_error_is_a_voice_chat_error_and_keeps_its_old_base() -> None:
     assert isinstance(VoiceError("unknown_voice", "x"), ValueError)
     assert isinstance(EngineError("no model"), RuntimeError)
     assert isinstance(MemoryStoreError("locked", "x"), RuntimeError)
-    for exc in (CardError, CharacterError, VoiceError, MemoryStoreError, ApiError):
+    for exc in (CardError, CharacterError, VoiceError, MemoryStoreError, ApiError, ProtocolError):
         assert issubclass(exc, VoiceChatError)
     assert str(EngineError("no model")) == "no model" and EngineError("x").code == "engine_failed"
 

@@ -11,12 +11,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from voice_chat.audio.pcm import MAX_RATE, MIN_RATE
+from voice_chat.errors import VoiceChatError
 
 
-class ProtocolError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class ProtocolError(VoiceChatError, ValueError):
+    """A client event that cannot be used; the session answers it with an ``error`` event."""
 
 
 class _Event(BaseModel):
