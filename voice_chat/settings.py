@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +27,21 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "console"
+    ssl_certfile: Path | None = Field(None, description="TLS certificate (PEM) for https/wss")
+    ssl_keyfile: Path | None = Field(None, description="TLS private key (PEM)")
+
+    # --- security (docs/security.md): who may connect, from which pages, with which key
+    auth: Literal["off", "on"] = "off"
+    allow_insecure_public: bool = Field(
+        False, description="allow a non-loopback bind with auth off (anyone can use the server)"
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="extra Host names (name or name:port; * = any)"
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="extra page origins allowed (CORS is opened to them)"
+    )
+    auth_token_ttl_s: int = Field(300, ge=10, le=86400)
 
     # --- where things live
     data: Path = Field(default_factory=_default_data_dir, description="user data directory")
@@ -96,6 +111,14 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(2000, ge=1, le=100000)
     max_utterance_s: float = Field(30.0, ge=1.0, le=600.0)
     max_audio_speed: float = Field(3.0, ge=1.0, le=100.0)
+    max_sessions_per_client: int = Field(8, ge=1, le=10000)
+    max_events_per_s: float = Field(20.0, gt=0.0, le=100000.0)
+    event_burst: int = Field(100, ge=1, le=1000000)
+    idle_timeout_s: float = Field(300.0, ge=1.0, le=86400.0)
+    max_uploads_per_min: int = Field(20, ge=1, le=100000)
+    max_connections: int = Field(512, ge=8, le=100000)
+    max_connections_per_client: int = Field(64, ge=1, le=100000)
+    header_timeout_s: float = Field(10.0, ge=0.5, le=600.0)
 
     # --- concurrency: worker threads per engine (models are shared by all sessions)
     stt_workers: int = Field(1, ge=1, le=16)
@@ -123,6 +146,19 @@ class Settings(BaseSettings):
             except MemoryStoreError as exc:
                 raise ValueError(exc.message) from None
         return v or None
+
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, v: object) -> object:
+        """``VOICE_CHAT_ALLOWED_ORIGINS=https://a.example,https://b.example`` (or a JSON list)."""
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return v
 
     @field_validator("stt_language")
     @classmethod

@@ -168,7 +168,7 @@ class CardLibrary:
         ``extra`` entries go into ``meta.json`` (e.g. ``own_avatar``).
         """
         self.staging.mkdir(parents=True, exist_ok=True)
-        stage = self.staging / uuid.uuid4().hex
+        stage = self.staging / f"{os.getpid()}-{uuid.uuid4().hex}"
         stage.mkdir()
         try:
             now = time.time()
@@ -233,7 +233,7 @@ class CardLibrary:
         if self.meta(card_id) is None:
             return False
         self.staging.mkdir(parents=True, exist_ok=True)
-        trash = self.staging / f"deleted-{uuid.uuid4().hex}"
+        trash = self.staging / f"{os.getpid()}-{uuid.uuid4().hex}-deleted"
         try:
             os.rename(self.root / card_id, trash)
         except FileNotFoundError:
@@ -241,11 +241,31 @@ class CardLibrary:
         shutil.rmtree(trash, ignore_errors=True)
         return True
 
-    def clean_staging(self, older_than_s: float = 3600.0) -> None:
-        """Remove staging leftovers of interrupted writes."""
+    def clean_staging(self, older_than_s: float = 3600.0) -> int:
+        """Remove staging leftovers of interrupted writes: those of a process that is gone
+        (``<pid>-<hex>``; e.g. killed mid-import) and any older than ``older_than_s``.
+        Returns how many were removed."""
         if not self.staging.is_dir():
-            return
+            return 0
+        removed = 0
         for path in self.staging.iterdir():
+            pid = path.name.split("-", 1)[0]
             with contextlib.suppress(OSError):
-                if time.time() - path.stat().st_mtime > older_than_s:
-                    shutil.rmtree(path, ignore_errors=True)
+                dead = not (pid.isdigit() and _pid_alive(int(pid)))
+                if dead or time.time() - path.stat().st_mtime > older_than_s:
+                    if path.is_dir():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink()
+                    removed += 1
+        return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

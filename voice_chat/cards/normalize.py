@@ -10,6 +10,8 @@ import copy
 import json
 from typing import Any
 
+from .assets import embedded_path
+from .charx import check_member_path
 from .errors import CardError
 from .limits import (
     MAX_JSON_BYTES,
@@ -138,6 +140,17 @@ def _validate_assets(assets: Any) -> None:
             if not isinstance(asset.get(key, ""), str):
                 raise CardError("invalid_field", f"assets[{i}].{key} must be a string")
             _check_text(f"assets[{i}].{key}", asset.get(key, ""), 8 * MAX_TEXT_FIELD_BYTES)
+        path = embedded_path(asset.get("uri", ""))
+        if path is not None:
+            try:
+                check_member_path(path)
+            except CardError:
+                uri = asset["uri"][:80]
+                raise CardError(
+                    "unsafe_asset_uri",
+                    f"assets[{i}].uri {uri!r} leaves the card: an embedded asset is a "
+                    "relative path inside the CHARX, without '..', '/' at the start or '\\'",
+                ) from None
 
 
 def split_card_dict(obj: Any) -> tuple[SourceSpec, dict[str, Any], dict[str, Any]]:

@@ -12,8 +12,10 @@ from pydantic import ValidationError
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from voice_chat.cli.exposure import check_exposure
     from voice_chat.logs import configure
     from voice_chat.server.app import create_app
+    from voice_chat.server.transport import http_protocol
     from voice_chat.settings import load_settings
 
     try:
@@ -29,15 +31,39 @@ def _serve(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             log_format=args.log_format,
             database_url=args.database_url,
+            auth=args.auth,
+            allow_insecure_public=args.allow_insecure_public or None,
+            ssl_certfile=args.ssl_certfile,
+            ssl_keyfile=args.ssl_keyfile,
         )
     except ValidationError as exc:
         print(f"voice-chat: invalid setting: {_first_error(exc)}", file=sys.stderr)
         return 2
     configure(settings.log_level, settings.log_format)
+    problem = check_exposure(settings)
+    if problem is not None:
+        print(f"voice-chat: {problem}", file=sys.stderr)
+        return 2
     settings.data.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ValueError as exc:  # e.g. a malformed allowed_hosts entry
+        print(f"voice-chat: invalid setting: {exc}", file=sys.stderr)
+        return 2
+    protocol = http_protocol(
+        settings.max_connections, settings.max_connections_per_client, settings.header_timeout_s
+    )
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level="warning", ws_max_size=16 << 20
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        http=protocol,
+        # The transport refuses (close 1009) what the protocol would refuse anyway, before
+        # buffering it: no 16 MiB frames held in memory.
+        ws_max_size=max(settings.max_frame_bytes, settings.max_text_bytes),
+        ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+        ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
     )
     return 0
 
@@ -67,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--log-format", choices=["json", "console"])
+    serve.add_argument("--auth", choices=["off", "on"], help="require API keys (default off)")
+    serve.add_argument(
+        "--allow-insecure-public",
+        action="store_true",
+        help="listen on a non-loopback address with auth off (anyone who can reach it can use it)",
+    )
+    serve.add_argument("--ssl-certfile", help="TLS certificate (PEM): serve https and wss")
+    serve.add_argument("--ssl-keyfile", help="TLS private key (PEM)")
     serve.set_defaults(func=_serve)
     _register_optional(sub)
     return parser
@@ -77,7 +111,12 @@ def _register_optional(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     import importlib
     import importlib.util
 
-    for module in ("voice_chat.client.cli", "voice_chat.cli.voices", "voice_chat.cli.characters"):
+    for module in (
+        "voice_chat.client.cli",
+        "voice_chat.cli.voices",
+        "voice_chat.cli.characters",
+        "voice_chat.cli.keys",
+    ):
         if importlib.util.find_spec(module.rsplit(".", 1)[0]) is None:
             continue
         if importlib.util.find_spec(module) is None:

@@ -43,10 +43,15 @@ class RealtimeClient:
 
     @classmethod
     @asynccontextmanager
-    async def connect(cls, server: str, **params: str | int) -> AsyncIterator[RealtimeClient]:
+    async def connect(
+        cls, server: str, *, headers: dict[str, str] | None = None, **params: str | int
+    ) -> AsyncIterator[RealtimeClient]:
+        """``headers``: e.g. ``{"Authorization": "Bearer <key>"}`` for a server with auth on."""
         query = urlencode({k: v for k, v in params.items() if v is not None})
         url = server.rstrip("/") + "/v1/realtime" + (f"?{query}" if query else "")
-        async with websockets.connect(url, max_size=None, open_timeout=30) as ws:
+        async with websockets.connect(
+            url, max_size=None, open_timeout=30, additional_headers=headers
+        ) as ws:
             client = cls(ws)
             client._reader = asyncio.create_task(client._read())
             try:

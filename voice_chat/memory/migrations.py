@@ -34,6 +34,18 @@ MIGRATIONS: list[list[Statement]] = [
     ],
     # 2: when a stored reply was cut to what was heard (barge-in truncation)
     ["ALTER TABLE messages ADD COLUMN edited_at {float}"],
+    # 3: API keys (memory/keys.py): only a SHA-256 of each key is stored
+    [
+        """CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'user')),
+            user_id TEXT NOT NULL,
+            key_hash TEXT NOT NULL,
+            created_at {float} NOT NULL,
+            revoked_at {float}
+        )""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +88,11 @@ class Store:
     def _failed(self, exc: MemoryStoreError) -> None:
         if exc.code not in ("invalid_argument", "not_found"):  # not the database's fault
             self.error = exc
+
+    def connection(self, action: str) -> AbstractContextManager[Connection]:
+        """The locked connection, errors mapped to :class:`MemoryStoreError` (for
+        :mod:`.keys`, which shares this database). SQL uses ``?`` placeholders."""
+        return self._db(action)
 
     @property
     def schema_version(self) -> int:

@@ -18,15 +18,25 @@ from voice_chat.characters.registry import CharacterError
 from voice_chat.errors import VoiceChatError
 from voice_chat.metrics import SESSIONS, render
 from voice_chat.runtime.local import Runtime
+from voice_chat.server.api import auth as auth_api
 from voice_chat.server.api import characters, conversations, voice_preview, voices
 from voice_chat.server.api.deps import api_error
+from voice_chat.server.auth import Authenticator, AuthMiddleware
 from voice_chat.server.encoding import error_event
+from voice_chat.server.limits import LimitsMiddleware
+from voice_chat.server.security import HostOriginMiddleware, HostPolicy
 from voice_chat.server.session import RealtimeSession
 from voice_chat.settings import Settings
 
 log = structlog.get_logger(__name__)
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-ROUTERS = (characters.router, voice_preview.router, voices.router, conversations.router)
+ROUTERS = (
+    auth_api.router,
+    characters.router,
+    voice_preview.router,
+    voices.router,
+    conversations.router,
+)
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
@@ -34,6 +44,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(clean_staging, rt)
         loading = asyncio.create_task(_load(rt))
         yield
         loading.cancel()
@@ -44,6 +55,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     # the one place errors become HTTP answers: {"error": {"code", "message"}} with their status
     app.add_exception_handler(VoiceChatError, api_error)
     app.add_exception_handler(OSError, api_error)
+    _secure(app, rt)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -75,6 +87,39 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             return FileResponse(WEB_DIR / "index.html")
 
     return app
+
+
+def clean_staging(rt: Runtime) -> None:
+    """Remove what a killed import or registration left in the staging folders."""
+    from voice_chat.voicelab import VoiceStore
+
+    try:
+        cards = rt.characters.library.clean_staging()
+        voices = VoiceStore(rt.settings.data, rt.settings.voices_dir).cleanup_stale()
+    except OSError as exc:
+        log.warning("could not clean the staging folders", error=str(exc))
+        return
+    if cards or voices:
+        log.info("removed staging leftovers", characters=cards, voices=voices)
+
+
+def _secure(app: FastAPI, rt: Runtime) -> None:
+    """The security layers, outermost first: Host/Origin checks, CORS (only for configured
+    origins), authentication, per-client limits (docs/security.md)."""
+    policy = HostPolicy(rt.settings)
+    app.state.authenticator = authenticator = Authenticator(rt)
+    app.add_middleware(LimitsMiddleware, settings=rt.settings)
+    app.add_middleware(AuthMiddleware, runtime=rt, authenticator=authenticator)
+    if policy.configured_origins or policy.any_origin:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=["*"] if policy.any_origin else policy.configured_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["authorization", "content-type"],
+        )
+    app.add_middleware(HostOriginMiddleware, policy=policy)
 
 
 async def _load(rt: Runtime) -> None:

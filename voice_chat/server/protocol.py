@@ -126,6 +126,8 @@ def parse_client_event(text: str) -> Any:
         raw = json.loads(text)
     except ValueError as exc:
         raise ProtocolError("invalid_json", f"text frame is not valid JSON: {exc}") from exc
+    except RecursionError:  # e.g. "[" * 60000: the parser gives up before the depth is read
+        raise ProtocolError("invalid_json", "text frame is nested too deeply") from None
     if not isinstance(raw, dict):
         raise ProtocolError("invalid_json", "a text frame must hold a JSON object")
     kind = raw.get("type")
@@ -135,6 +137,8 @@ def parse_client_event(text: str) -> Any:
         raise ProtocolError("unknown_event", f"unknown event type {kind[:64]!r}")
     try:
         return _adapter.validate_python(raw)
+    except RecursionError:
+        raise ProtocolError("invalid_event", f"{kind}: the event is nested too deeply") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"][1:]) or "event"

@@ -1,0 +1,122 @@
+"""Per-client limits: websocket sessions per client, and an upload rate limit.
+
+A *client* is its API key when auth is on, else its address (behind a reverse proxy, the
+address the proxy forwards). The per-session limits (text events per second, idle timeout)
+use :class:`TokenBucket` from the session itself. Every limit is a setting; see the README's
+limits table.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+
+from voice_chat.server.auth import identity_of
+from voice_chat.server.security import ASGIApp, Receive, Scope, Send, refuse
+from voice_chat.settings import Settings
+
+MAX_TRACKED_CLIENTS = 4096
+
+
+class TokenBucket:
+    """``rate`` tokens a second, holding at most ``burst``; :meth:`take` spends one."""
+
+    def __init__(self, rate: float, burst: float, now: float | None = None) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = burst
+        self.stamp = time.monotonic() if now is None else now
+
+    def _refill(self, now: float) -> None:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def take(self, now: float | None = None) -> bool:
+        self._refill(time.monotonic() if now is None else now)
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+    def wait_s(self) -> float:
+        """Seconds until the next token."""
+        return max(0.0, (1.0 - self.tokens) / self.rate)
+
+
+class KeyedBuckets:
+    """One :class:`TokenBucket` per client, the least recently used forgotten past a bound."""
+
+    def __init__(self, rate: float, burst: float, size: int = MAX_TRACKED_CLIENTS) -> None:
+        self.rate, self.burst, self.size = rate, burst, size
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def get(self, client: str) -> TokenBucket:
+        bucket = self._buckets.get(client)
+        if bucket is None:
+            bucket = self._buckets[client] = TokenBucket(self.rate, self.burst)
+            while len(self._buckets) > self.size:
+                self._buckets.popitem(last=False)
+        self._buckets.move_to_end(client)
+        return bucket
+
+
+def client_of(scope: Scope) -> str:
+    identity = identity_of(scope)
+    if identity is not None:
+        return "key:" + identity.key_id
+    client = scope.get("client")
+    return "addr:" + (str(client[0]) if client else "unknown")
+
+
+def is_upload(method: str, path: str) -> bool:
+    """Requests that store files or run a synthesis: card imports, voice registrations,
+    previews, edits and deletes of characters and voices."""
+    if method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return False
+    return path.startswith(("/v1/characters", "/v1/voices"))
+
+
+class LimitsMiddleware:
+    """Refuses a client's websocket past ``max_sessions_per_client`` (429 before accept), and
+    its uploads past ``max_uploads_per_min`` (429 with ``Retry-After``)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.max_sessions = settings.max_sessions_per_client
+        self.upload_rate = settings.max_uploads_per_min
+        self.uploads = KeyedBuckets(self.upload_rate / 60.0, self.upload_rate)
+        self.sessions: dict[str, int] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            return await self._websocket(scope, receive, send)
+        if scope["type"] == "http" and is_upload(scope.get("method", ""), scope.get("path", "")):
+            bucket = self.uploads.get(client_of(scope))
+            if not bucket.take():
+                wait = math.ceil(bucket.wait_s())
+                message = (
+                    f"too many uploads: at most {self.upload_rate} a minute per client "
+                    f"(VOICE_CHAT_MAX_UPLOADS_PER_MIN); retry in {wait} s"
+                )
+                retry = [(b"retry-after", str(wait).encode())]
+                return await refuse(scope, receive, send, 429, "rate_limited", message, retry)
+        await self.app(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = client_of(scope)
+        held = self.sessions.get(client, 0)
+        if held >= self.max_sessions:
+            message = (
+                f"this client already holds {held} sessions, the limit per client "
+                "(VOICE_CHAT_MAX_SESSIONS_PER_CLIENT); close one first"
+            )
+            return await refuse(scope, receive, send, 429, "too_many_sessions", message)
+        self.sessions[client] = held + 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            left = self.sessions.get(client, 1) - 1
+            if left > 0:
+                self.sessions[client] = left
+            else:
+                self.sessions.pop(client, None)
