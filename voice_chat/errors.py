@@ -65,6 +65,20 @@ HTTP_STATUS: dict[str, int] = {
     "engine_failed": 422,
     # conversation memory (MemoryStoreError, reported by the API as memory_unavailable)
     "memory_unavailable": 503,
+    # security (server/security.py, server/auth.py, server/limits.py; docs/security.md)
+    "host_not_allowed": 421,
+    "origin_not_allowed": 403,
+    "auth_required": 401,
+    "invalid_key": 401,
+    "invalid_token": 401,
+    "token_expired": 401,
+    "forbidden": 403,
+    "key_required": 403,
+    "auth_off": 400,
+    "auth_unavailable": 503,
+    "rate_limited": 429,
+    "too_many_sessions": 429,
+    "not_found": 404,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -49,6 +50,11 @@ def add_talk_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--character", help="character id (default: the server's default character)")
     p.add_argument("--user", help="user id, so the server can keep per-user memory")
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get("VOICE_CHAT_API_KEY"),
+        help="API key for a server with auth on (default: $VOICE_CHAT_API_KEY)",
+    )
     p.add_argument(
         "--key",
         default="space",

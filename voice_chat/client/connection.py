@@ -138,13 +138,24 @@ class Connection:
 
     @classmethod
     async def open(
-        cls, url: str, open_timeout: float = 10.0, log: TextIO | None = None
+        cls,
+        url: str,
+        open_timeout: float = 10.0,
+        log: TextIO | None = None,
+        api_key: str | None = None,
     ) -> Connection:
+        """``api_key``: sent as ``Authorization: Bearer`` (servers with auth on)."""
         where = url.split("?", 1)[0].removesuffix(REALTIME_PATH)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         try:
             ws = await asyncio.wait_for(
                 connect(
-                    url, open_timeout=open_timeout, proxy=None, compression=None, max_size=2**24
+                    url,
+                    open_timeout=open_timeout,
+                    proxy=None,
+                    compression=None,
+                    max_size=2**24,
+                    additional_headers=headers,
                 ),
                 open_timeout + 1,
             )

@@ -35,8 +35,10 @@ class Controller(ServerEvents, Link):
         vad: bool = False,
         user: str | None = None,
         log: TextIO | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.url = url
+        self.api_key = api_key
         self.output = output
         self.printer = printer
         self.vad = vad

@@ -248,7 +248,7 @@ async def run_scripted(opts: TalkOptions, log: TextIO | None, out: TextIO = sys.
     mode = "server_vad" if opts.vad else "manual"
     try:
         url = events.build_url(opts.server, opts.character, opts.user, mode)
-        conn = await Connection.open(url, open_timeout=5.0, log=log)
+        conn = await Connection.open(url, open_timeout=5.0, log=log, api_key=opts.api_key)
     except ConnectError as exc:
         print(f"voice-chat talk: {exc}", file=sys.stderr)
         return 2

@@ -50,7 +50,9 @@ async def _run(opts: TalkOptions, log: TextIO | None) -> int:
         audio_in = AudioInput(sd, in_dev, asyncio.get_running_loop())
         ptt = PushToTalk(opts.repeat_delay, opts.release_timeout, toggle_only=opts.toggle)
         ui = TalkUI(
-            Controller(url, output, print, vad=opts.vad, user=opts.user, log=log),
+            Controller(
+                url, output, print, vad=opts.vad, user=opts.user, log=log, api_key=opts.api_key
+            ),
             ptt,
             opts.key,
             opts.server,

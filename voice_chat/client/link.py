@@ -23,7 +23,9 @@ class Link(ClientState):
         while not self._stop.is_set():
             self.notice = f"connecting to {self.url}"
             try:
-                conn = await Connection.open(self.url, open_timeout=5.0, log=self.log)
+                conn = await Connection.open(
+                    self.url, open_timeout=5.0, log=self.log, api_key=self.api_key
+                )
             except ConnectError as exc:
                 if not exc.retryable:
                     return self._fatal(str(exc))

@@ -11,6 +11,7 @@ class TalkOptions:
     server: str = "ws://127.0.0.1:8000"
     character: str | None = None
     user: str | None = None
+    api_key: str | None = None  # servers with auth on (docs/security.md)
     key: str = "space"
     toggle: bool = False
     vad: bool = False

@@ -58,6 +58,7 @@ class ClientState:
     """
 
     url: str
+    api_key: str | None  # sent as Authorization: Bearer (servers with auth on)
     output: Output
     printer: Callable[[str], None]
     log: TextIO | None

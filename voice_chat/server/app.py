@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ from voice_chat.runtime.local import Runtime
 from voice_chat.server.api import auth as auth_api
 from voice_chat.server.api import characters, conversations, voice_preview, voices
 from voice_chat.server.api.deps import api_error
-from voice_chat.server.auth import Authenticator, AuthMiddleware
+from voice_chat.server.auth import Authenticator, AuthMiddleware, identity_of
 from voice_chat.server.encoding import error_event
 from voice_chat.server.limits import LimitsMiddleware
 from voice_chat.server.security import HostOriginMiddleware, HostPolicy
@@ -89,6 +90,24 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     return app
 
 
+def session_user(scope: dict[str, object], asked: str | None, auth_on: bool) -> str:
+    """The user a websocket talks as: with auth on, the key's user (never a query
+    parameter); with auth off, ``?user=`` or else a fresh random id of its own, so a client
+    without one never continues a stranger's conversation."""
+    if auth_on:
+        identity = identity_of(scope)
+        if identity is None:
+            raise PermissionError("auth_required", "this server requires an API key")
+        if asked and asked != identity.user_id:
+            raise PermissionError(
+                "forbidden",
+                f"this key talks as user {identity.user_id!r}, not {asked[:64]!r}: "
+                "leave out ?user=",
+            )
+        return identity.user_id
+    return asked or "anon-" + uuid.uuid4().hex
+
+
 def clean_staging(rt: Runtime) -> None:
     """Remove what a killed import or registration left in the staging folders."""
     from voice_chat.voicelab import VoiceStore
@@ -148,6 +167,10 @@ async def _realtime(rt: Runtime, ws: WebSocket) -> None:
     await ws.accept()
     settings = rt.settings
     query = dict(ws.query_params)
+    try:
+        query["user"] = session_user(ws.scope, query.get("user"), settings.auth == "on")
+    except PermissionError as exc:
+        return await _refuse(ws, exc.args[0], exc.args[1], 1008)
     if not rt.ready:
         return await _refuse(ws, "not_ready", "models are still loading; retry shortly", 1013)
     if rt.sessions >= settings.max_sessions:

@@ -70,6 +70,24 @@ def identity_of(scope: Scope) -> Identity | None:
     return found if isinstance(found, Identity) else None
 
 
+def owner(scope: Scope, asked: str | None, auth_on: bool) -> str | None:
+    """Whose conversations a request may touch: with auth on, the key's own user (``asked``
+    must be absent or the same, unless the key is an admin's); with auth off, ``asked``.
+    Raises PermissionError(code, message)."""
+    if not auth_on:
+        return asked
+    identity = identity_of(scope)
+    if identity is None:
+        raise PermissionError("auth_required", f"this server requires an API key: {HOW}")
+    if asked is None or asked == identity.user_id or identity.admin:
+        return asked or identity.user_id
+    raise PermissionError(
+        "forbidden",
+        f"this key belongs to user {identity.user_id!r}: it cannot read or change the "
+        f"conversations of {asked[:64]!r} (leave out ?user=)",
+    )
+
+
 def required_role(method: str, path: str) -> str | None:
     """None for public routes, else the role a route needs ("admin" or "user")."""
     if (method in ("GET", "HEAD") and path in PUBLIC_EXACT) or path.startswith(PUBLIC_PREFIXES):

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from voice_chat.memory import MemoryStoreError
 from voice_chat.memory.keys import KeyStore
-from voice_chat.server.api.deps import error, runtime
+from voice_chat.server.api.deps import ApiError, read_capped, runtime
 from voice_chat.server.auth import COOKIE, identity_of
 
 router = APIRouter(tags=["auth"])
@@ -42,9 +42,9 @@ async def create_token(request: Request) -> Response:
     settings = runtime(request).settings
     identity = identity_of(request.scope)
     if settings.auth != "on" or identity is None:
-        return error(400, "auth_off", "this server does not require a key: no token is needed")
+        raise ApiError("auth_off", "this server does not require a key: no token is needed")
     if identity.via != "key":
-        return error(403, "key_required", "a token is made from an API key, not from a token")
+        raise ApiError("key_required", "a token is made from an API key, not from a token")
     token, expiry = _authenticator(request).signer.issue(identity.key_id)
     ttl = settings.auth_token_ttl_s
     body = {"token": token, "expires_in": ttl, "expires_at": expiry, **identity.to_dict()}
@@ -70,51 +70,43 @@ async def forget_token() -> Response:
 
 
 async def _keys(request: Request, fn: Any) -> Any:
-    return await runtime(request).store.call(lambda store: fn(KeyStore(store)))
+    try:
+        return await runtime(request).store.call(lambda store: fn(KeyStore(store)))
+    except MemoryStoreError as exc:
+        if exc.code == "invalid_argument":
+            raise ApiError("invalid_field", exc.message, status=422) from None
+        message = f"the key store is unavailable: {exc.message}"
+        raise ApiError("memory_unavailable", message) from None
 
 
 @router.get("/v1/keys", response_model=None)
 async def list_keys(request: Request) -> Response:
-    try:
-        keys = await _keys(request, lambda ks: ks.list())
-    except MemoryStoreError as exc:
-        return error(503, "memory_unavailable", f"the key store is unavailable: {exc}")
+    keys = await _keys(request, lambda ks: ks.list())
     return JSONResponse({"keys": [k.to_dict() for k in keys]})
 
 
 @router.post("/v1/keys", response_model=None)
 async def create_key(request: Request) -> Response:
     """``{"role": "admin"|"user", "name": ..., "user": ...}``; the key is shown only here."""
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            return error(413, "too_large", f"a key request is at most {MAX_BODY} bytes")
+    raw = await read_capped(request, MAX_BODY, f"a key request is at most {MAX_BODY} bytes")
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):
-        return error(400, "invalid_json", 'send JSON: {"role": "user", "name": "..."}')
+        raise ApiError("invalid_json", 'send JSON: {"role": "user", "name": "..."}') from None
     if not isinstance(body, dict) or not isinstance(body.get("role"), str):
-        return error(422, "invalid_field", 'role: "admin" or "user"')
+        raise ApiError("invalid_field", 'role: "admin" or "user"', status=422)
     role, name, user = body.get("role"), body.get("name"), body.get("user")
     if not all(v is None or isinstance(v, str) for v in (name, user)):
-        return error(422, "invalid_field", "name and user must be strings")
-    try:
-        key = await _keys(request, lambda ks: ks.create(role, name=name, user_id=user))
-        record = await _keys(request, lambda ks: ks.get(key.split("_")[1]))
-    except MemoryStoreError as exc:
-        status = 422 if exc.code == "invalid_argument" else 503
-        return error(status, exc.code, str(exc))
+        raise ApiError("invalid_field", "name and user must be strings", status=422)
+    key = await _keys(request, lambda ks: ks.create(role, name=name, user_id=user))
+    record = await _keys(request, lambda ks: ks.get(key.split("_")[1]))
     return JSONResponse({"key": key, **record.to_dict()}, status_code=201)
 
 
 @router.delete("/v1/keys/{key_id}", response_model=None)
 async def revoke_key(request: Request, key_id: str) -> Response:
-    try:
-        revoked = await _keys(request, lambda ks: ks.revoke(key_id))
-    except MemoryStoreError as exc:
-        return error(503, "memory_unavailable", f"the key store is unavailable: {exc}")
+    revoked = await _keys(request, lambda ks: ks.revoke(key_id))
     if not revoked:
-        return error(404, "not_found", f"no active key {key_id[:20]!r}")
+        raise ApiError("not_found", f"no active key {key_id[:20]!r}", status=404)
     _authenticator(request).forget()
     return JSONResponse({"id": key_id, "revoked": True})

@@ -11,11 +11,18 @@ from voice_chat.characters.registry import CHARACTER_ID
 from voice_chat.memory import MemoryStoreError
 from voice_chat.memory.conversations import USER_ID
 from voice_chat.server.api.deps import ApiError, runtime
+from voice_chat.server.auth import owner
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
 
-def _ids(user: str | None, character: str | None) -> tuple[str, str]:
+def _ids(request: Request, user: str | None, character: str | None) -> tuple[str, str]:
+    """The (user, character) asked for; with auth on, the user is the key's own."""
+    try:
+        user = owner(request.scope, user or None, runtime(request).settings.auth == "on")
+    except PermissionError as exc:
+        code, message = exc.args
+        raise ApiError(code, message, status=403 if code == "forbidden" else 401) from None
     if not user or not USER_ID.match(user):
         raise ApiError("invalid_request", "user: 1-128 letters, digits or . _ @ -")
     if not character or not CHARACTER_ID.match(character):
@@ -31,7 +38,7 @@ def _unavailable(exc: MemoryStoreError) -> ApiError:
 async def get_conversation(
     request: Request, user: str | None = None, character: str | None = None
 ) -> Response:
-    ids = _ids(user, character)
+    ids = _ids(request, user, character)
     try:
         body: dict[str, Any] = await runtime(request).store.conversation(*ids)
     except MemoryStoreError as exc:
@@ -43,7 +50,7 @@ async def get_conversation(
 async def reset_conversation(
     request: Request, user: str | None = None, character: str | None = None
 ) -> Response:
-    ids = _ids(user, character)
+    ids = _ids(request, user, character)
     try:
         deleted = await runtime(request).store.reset(*ids)
     except MemoryStoreError as exc:

@@ -1,6 +1,7 @@
 // voice_chat browser page: character picker + a voice call over /v1/realtime.
 // Plain ES modules, no build step. Protocol: docs/protocol.md. This file wires the page up.
 
+import "/static/auth.js"; // first: asks for an API key when the server requires one
 import { $ } from "/static/ui.js";
 import { labStats } from "/static/lab.js";
 import { dom, app, imports, conversations, stats, userId, audio } from "/static/state.js";
