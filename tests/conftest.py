@@ -17,8 +17,13 @@ def stop_server(server: LiveServer) -> None:
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One real server (real models) shared by the whole test session."""
-    server = start_server(tmp_path_factory.mktemp("server-data"))
+    """One real server (real models) shared by the whole test session.
+
+    The whole suite is one client uploading far more cards and voices a minute than a person
+    would: the upload rate limit is raised for it (tests/test_security_limits.py checks it).
+    """
+    env = {"VOICE_CHAT_MAX_UPLOADS_PER_MIN": "100000"}
+    server = start_server(tmp_path_factory.mktemp("server-data"), env=env)
     yield server
     server.stop()
 

@@ -12,6 +12,7 @@ import time
 import zipfile
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,8 @@ from voice_chat.cards import CardError, load_card
 from voice_chat.cards.library import CardLibrary
 from voice_chat.memory import MIGRATIONS, Store
 from voice_chat.memory.keys import KeyStore, hash_key
+from voice_chat.memory.migrations import statements
+from voice_chat.memory.sqlite import SQLITE
 from voice_chat.server.auth import TokenSigner, credential_of, required_role
 from voice_chat.server.limits import TokenBucket
 from voice_chat.server.protocol import ProtocolError, parse_client_event
@@ -121,11 +124,20 @@ def test_key_store_hashes_and_verifies(tmp_path: Path) -> None:
     assert hash_key(key) in hashes and all(len(h) == 64 for h in hashes)
 
 
+def test_key_store_on_postgresql(postgres: Any) -> None:
+    with Store(str(postgres.create_database())) as store:  # type: ignore[attr-defined]
+        keys = KeyStore(store)
+        key = keys.create("admin", user_id="root")
+        assert keys.verify(key).role == "admin"  # type: ignore[union-attr]
+        assert keys.revoke(key.split("_")[1]) and keys.verify(key) is None
+        assert [k.user_id for k in keys.list()] == ["root"]
+
+
 def test_migration_from_version_2_keeps_messages(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    for migration in MIGRATIONS[:2]:
-        for statement in migration:
+    for number in (1, 2):
+        for statement in statements(number, SQLITE):
             conn.execute(statement)
     conn.execute("PRAGMA user_version = 2")
     conn.execute(

@@ -69,11 +69,12 @@ def client_of(scope: Scope) -> str:
 
 
 def is_upload(method: str, path: str) -> bool:
-    """Requests that store files or run a synthesis: card imports, voice registrations,
-    previews, edits and deletes of characters and voices."""
-    if method not in ("POST", "PUT", "PATCH", "DELETE"):
-        return False
-    return path.startswith(("/v1/characters", "/v1/voices"))
+    """Requests that store an upload: card imports and replacements, voice registrations."""
+    if method in ("POST", "PUT") and (
+        path == "/v1/characters" or path.startswith("/v1/characters/")
+    ):
+        return True
+    return method == "POST" and path.rstrip("/") == "/v1/voices"
 
 
 class LimitsMiddleware:
@@ -84,7 +85,7 @@ class LimitsMiddleware:
         self.app = app
         self.max_sessions = settings.max_sessions_per_client
         self.upload_rate = settings.max_uploads_per_min
-        self.uploads = KeyedBuckets(self.upload_rate / 60.0, self.upload_rate)
+        self.uploads = KeyedBuckets(self.upload_rate / 60.0, self.upload_rate)  # a minute's worth
         self.sessions: dict[str, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
