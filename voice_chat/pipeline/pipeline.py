@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -296,7 +296,8 @@ class Pipeline:
         if self.config.naive or (busy and not now):
             return
         messages = self._messages([*self.conversation.turns(), *pending])
-        self._prefill_task = asyncio.create_task(_quietly(self.engines.prefill(messages)))
+        prefill = self.engines.prefill
+        self._prefill_task = asyncio.create_task(_quietly(lambda: prefill(messages)))
 
     def _messages(self, turns: Sequence[Turn]) -> list[Message]:
         cfg = self.config
@@ -457,8 +458,10 @@ def _root(exc: BaseException) -> BaseException:
     return exc
 
 
-async def _quietly(job: Awaitable[None]) -> None:
+async def _quietly(job: Callable[[], Awaitable[None]]) -> None:
+    """Run ``job()``. The coroutine is made inside the task: a task cancelled before it starts
+    (a session closed at once) leaves no coroutine that was never awaited."""
     try:
-        await job
+        await job()
     except Exception as exc:  # noqa: BLE001 - an optimisation; never fails a session
         log.warning("LLM prefill failed", error=str(exc))

@@ -43,6 +43,29 @@ class TokenBucket:
         return max(0.0, (1.0 - self.tokens) / self.rate)
 
 
+class EventGate:
+    """A session's text-event rate limit (``max_events_per_s``, bursts of ``event_burst``)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.bucket = TokenBucket(rate, float(burst))
+        self.rate = rate
+        self._warned = -math.inf
+
+    def admit(self) -> str | None:
+        """None: go ahead. Otherwise drop the event; a non-empty string is the error to send
+        (at most once a second)."""
+        if self.bucket.take():
+            return None
+        now = time.monotonic()
+        if now - self._warned < 1.0:
+            return ""
+        self._warned = now
+        return (
+            f"too many events: at most {self.rate:g} a second (VOICE_CHAT_MAX_EVENTS_PER_S); "
+            "this one and others were dropped"
+        )
+
+
 class KeyedBuckets:
     """One :class:`TokenBucket` per client, the least recently used forgotten past a bound."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ from voice_chat.pipeline.endpoint import policy_for
 from voice_chat.pipeline.pipeline import Pipeline
 from voice_chat.pipeline.ports import SessionConfig, TurnConfig
 from voice_chat.runtime.local import Runtime
+from voice_chat.server.limits import EventGate
 from voice_chat.server.outbox import AudioRateGuard, WebSocketOutbox
 from voice_chat.server.protocol import (
     Clear,
@@ -49,7 +51,11 @@ class RealtimeSession:
         self.ws = ws
         self.outbox = WebSocketOutbox(ws)
         self.id = "sess_" + uuid.uuid4().hex[:12]
-        self.user_id = query.get("user") or "anonymous"
+        # never a shared id: a session without one gets its own (server/app.py sets it, and
+        # with auth on it is the API key's user, which session.update cannot change)
+        self.user_id = query.get("user") or "anon-" + uuid.uuid4().hex
+        self.user_locked = s.auth == "on"
+        self.event_gate = EventGate(s.max_events_per_s, s.event_burst)
         self.requested_output_rate: int | None = None  # set by output_audio_format
         self.config = SessionConfig(
             character=character,
@@ -130,6 +136,9 @@ class RealtimeSession:
                 "max_text_bytes": s.max_text_bytes,
                 "max_utterance_s": s.max_utterance_s,
                 "max_text_chars": s.max_text_chars,
+                "max_events_per_s": s.max_events_per_s,
+                "event_burst": s.event_burst,
+                "idle_timeout_s": s.idle_timeout_s,
             },
             "conversation": conversation_info(self.pipeline.conversation),
         }
@@ -138,9 +147,16 @@ class RealtimeSession:
         self.log.info("session started", user=self.user_id)
         await self.outbox.event(ev.SessionCreated(self.describe()))
         await self._start_conversation()
+        idle_s = self.runtime.settings.idle_timeout_s
         try:
             while True:
-                message = await self.ws.receive()
+                try:
+                    message = await asyncio.wait_for(self.ws.receive(), idle_s)
+                except TimeoutError:
+                    if self._busy():
+                        continue  # the character is still talking: not idle
+                    await self._close_idle(idle_s)
+                    break
                 if message["type"] == "websocket.disconnect":
                     break
                 if message.get("bytes") is not None:
@@ -153,6 +169,21 @@ class RealtimeSession:
             self.outbox.closed = True
             await self.pipeline.close()
             self.log.info("session ended")
+
+    def _busy(self) -> bool:
+        reply = self.pipeline.reply
+        return reply is not None and not reply.finished
+
+    async def _close_idle(self, idle_s: float) -> None:
+        message = (
+            f"nothing received for {idle_s:g} s: the session is closed "
+            "(VOICE_CHAT_IDLE_TIMEOUT_S); reconnect to go on"
+        )
+        self.log.info("idle session closed", idle_s=idle_s)
+        await self.outbox.error("idle_timeout", message)
+        self.outbox.closed = True
+        with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
+            await self.ws.close(code=1000, reason="idle_timeout")
 
     async def _on_audio(self, data: bytes) -> None:
         s = self.runtime.settings
@@ -178,6 +209,11 @@ class RealtimeSession:
 
     async def _on_text(self, text: str) -> None:
         s = self.runtime.settings
+        refusal = self.event_gate.admit()
+        if refusal is not None:
+            if refusal:  # at most one error a second; the rest are dropped quietly
+                await self.outbox.error("rate_limited", refusal)
+            return
         if len(text.encode("utf-8", "replace")) > s.max_text_bytes:
             await self.outbox.error("frame_too_large", f"text frame over {s.max_text_bytes} bytes")
             return
@@ -212,6 +248,13 @@ class RealtimeSession:
     async def _update(self, event: SessionUpdate) -> None:
         cfg, update = self.config, event.session
         old_user = self.user_id
+        wanted = update.user.id if update.user is not None else None
+        if self.user_locked and wanted and wanted != self.user_id:
+            await self.outbox.error(
+                "forbidden",
+                f"this API key talks as user {self.user_id!r}; session.update cannot change it",
+            )
+            return
         if update.user is not None:
             self.user_id = update.user.id or self.user_id
             cfg.user_name = update.user.name or cfg.user_name
