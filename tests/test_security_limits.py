@@ -21,7 +21,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from voice_chat.client.launcher import ROOT, LiveServer, start_server
+from voice_chat.client.launcher import LiveServer, start_server
 from voice_chat.client.rtclient import RealtimeClient
 
 pytestmark = pytest.mark.slow
@@ -183,23 +183,44 @@ async def test_nested_json_gets_invalid_json(server: LiveServer) -> None:
 
 
 def test_staging_leftovers_removed_after_kill_9(tmp_path: Path) -> None:
-    """Start an import and a voice registration, kill -9 the server, restart: nothing left."""
+    """kill -9 the server in the middle of a voice upload, restart it: no leftovers."""
     data = tmp_path / "data"
     first = start_server(data)
-    # leftovers as a killed import and a killed registration leave them (a dead pid's folders)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-    cards = data / "characters" / ".staging" / f"{dead}-{uuid.uuid4().hex}"
-    voices = data / "voices" / ".staging" / f"{dead}-{uuid.uuid4().hex}-upload"
-    for folder in (cards, voices):
-        folder.mkdir(parents=True)
-        (folder / "part.bin").write_bytes(b"\0" * 1000)
-    os.kill(first.process.pid, signal.SIGKILL)
-    first.process.wait(10)
+    staging = data / "voices" / ".staging"
+    boundary = "b0undary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nHalf\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\npiper\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+        'filename="voice.onnx"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    ).encode()
+    request = (
+        "POST /v1/voices HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(head) + (8 << 20)}\r\n\r\n"
+    ).replace("{port}", str(_port(first)))
+    with socket.create_connection(("127.0.0.1", _port(first))) as s:
+        s.sendall(request.encode() + head + b"\0" * (1 << 20))  # 1 of the 8 MiB promised
+        deadline = time.monotonic() + 20
+        while not any(staging.glob("*-upload")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert any(staging.glob("*-upload")), "the upload never reached the staging folder"
+        os.kill(first.process.pid, signal.SIGKILL)
+        first.process.wait(10)
+    assert any(staging.glob("*-upload"))  # what kill -9 leaves
+    # and what a card import killed between staging and rename leaves (a dead pid's folder)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    card = data / "characters" / ".staging" / f"{dead}-{uuid.uuid4().hex}"
+    card.mkdir(parents=True)
+    (card / "card.json").write_text("{}")
     second = start_server(data)
     try:
-        assert not cards.exists() and not voices.exists()
+        assert not any(staging.iterdir()) and not card.exists()
         assert "removed staging leftovers" in second.log()
     finally:
         second.stop()
-    assert ROOT.is_dir()

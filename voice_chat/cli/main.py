@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -15,6 +16,7 @@ def _serve(args: argparse.Namespace) -> int:
     from voice_chat.cli.exposure import check_exposure
     from voice_chat.logs import configure
     from voice_chat.server.app import create_app
+    from voice_chat.server.security import DenialLogFilter
     from voice_chat.server.transport import http_protocol
     from voice_chat.settings import load_settings
 
@@ -50,6 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:  # e.g. a malformed allowed_hosts entry
         print(f"voice-chat: invalid setting: {exc}", file=sys.stderr)
         return 2
+    logging.getLogger("uvicorn.error").addFilter(DenialLogFilter())
     protocol = http_protocol(
         settings.max_connections, settings.max_connections_per_client, settings.header_timeout_s
     )

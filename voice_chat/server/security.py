@@ -18,6 +18,7 @@ add. CORS stays closed unless origins are configured: then they, and only they, 
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
@@ -222,6 +223,15 @@ async def refuse(
         return
     await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": body})
+
+
+class DenialLogFilter(logging.Filter):
+    """uvicorn's websocket protocol logs "ASGI callable returned without completing handshake"
+    as an error after every HTTP denial response (``websocket.http.response``, which is how a
+    handshake is refused here with a status and a JSON body): a refusal is not a server fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing handshake" not in record.getMessage()
 
 
 class HostOriginMiddleware:
