@@ -9,6 +9,11 @@ import threading
 from typing import Any
 
 
+def host_of(server: Any) -> str:
+    """The ``Host`` header value the server accepts (it refuses foreign names with 421)."""
+    return str(server.url.split("://", 1)[1])
+
+
 def raw_request(server: Any, head: str, body: bytes = b"") -> str:
     """Send ``head`` + ``body``; the first reply bytes (the server may answer mid-upload)."""
     host, port = server.url.removeprefix("http://").split(":")

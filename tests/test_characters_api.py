@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from rawhttp import raw_request
+from rawhttp import host_of, raw_request
 from speech import espeak
 
 from voice_chat.client.launcher import ROOT
@@ -367,12 +367,12 @@ def test_hostile_uploads_are_refused_and_nothing_is_stored(live_server) -> None:
     # Over the cap: refused from the Content-Length alone, or after the cap when chunked.
     reply = raw_request(
         live_server,
-        "POST /v1/characters HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+        f"POST /v1/characters HTTP/1.1\r\nHost: {host_of(live_server)}\r\nContent-Type: image/png\r\n"
         f"Content-Length: {40 << 20}\r\n\r\n",
         b"\x89PNG",
     )
     assert reply.startswith("HTTP/1.1 413") and "too_large" in reply
-    head = "POST /v1/characters HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = f"POST /v1/characters HTTP/1.1\r\nHost: {host_of(live_server)}\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n"
     block = b"\0" * (1 << 20)
     reply = raw_request(
         live_server, head, b"".join(b"%x\r\n%s\r\n" % (len(block), block) for _ in range(34))

