@@ -1,0 +1,1 @@
+"""The OpenAI Realtime API (GA) dialect of /v1/realtime: client events, encoder, session."""
