@@ -63,7 +63,10 @@ def test_refusals_name_the_field_and_the_event() -> None:
         "evt_1",
     )
     err = _refusal(
-        {"type": "session.update", "session": {"audio": {"output": {"format": {"type": "audio/pcm", "rate": 16000}}}}}
+        {
+            "type": "session.update",
+            "session": {"audio": {"output": {"format": {"type": "audio/pcm", "rate": 16000}}}},
+        }
     )
     assert err.param == "session.audio.output.format.rate"
     err = _refusal({"type": "conversation.item.create", "item": {"type": "function_call"}})
@@ -108,9 +111,20 @@ def test_valid_events_parse() -> None:
         json.dumps(
             {
                 "type": "conversation.item.create",
-                "item": {"type": "message", "role": "user",
-                         "content": [{"type": "input_text", "text": "hi"}]},
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "hi"}],
+                },
             }
         )
     )
     assert item.item.content[0].text == "hi"
+
+
+def test_the_pages_event_names_are_generated_from_the_typed_events() -> None:
+    from voice_chat.pipeline.events import SERVER_EVENT_TYPES
+    from voice_chat.server.event_names import JS_PATH, SERVER, render_js
+
+    assert JS_PATH.read_text() == render_js(), "run python -m voice_chat.server.event_names"
+    assert set(SERVER.values()) == SERVER_EVENT_TYPES

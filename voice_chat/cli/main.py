@@ -63,8 +63,11 @@ def _serve(args: argparse.Namespace) -> int:
         log_level="warning",
         http=protocol,
         # The transport refuses (close 1009) what the protocol would refuse anyway, before
-        # buffering it: no 16 MiB frames held in memory.
-        ws_max_size=max(settings.max_frame_bytes, settings.max_text_bytes),
+        # buffering it: no 16 MiB frames held in memory. OpenAI Realtime events carry base64
+        # audio: they may be up to max_event_bytes.
+        ws_max_size=max(
+            settings.max_frame_bytes, settings.max_text_bytes, settings.max_event_bytes
+        ),
         ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
         ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
     )

@@ -14,6 +14,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from voice_chat.server.event_names import CLIENT
+
 Event = dict[str, Any]
 Message = Event | bytes
 
@@ -78,26 +80,26 @@ def session_update(
         session["user"] = {"id": user}
     if character:
         session["character"] = character
-    return {"type": "session.update", "session": session}
+    return {"type": CLIENT["SESSION_UPDATE"], "session": session}
 
 
 def commit() -> Event:
-    return {"type": "input_audio_buffer.commit"}
+    return {"type": CLIENT["INPUT_AUDIO_BUFFER_COMMIT"]}
 
 
 def clear() -> Event:
-    return {"type": "input_audio_buffer.clear"}
+    return {"type": CLIENT["INPUT_AUDIO_BUFFER_CLEAR"]}
 
 
 def text_message(text: str) -> Event:
     return {
-        "type": "conversation.item.create",
+        "type": CLIENT["CONVERSATION_ITEM_CREATE"],
         "item": {"type": "message", "role": "user", "text": text},
     }
 
 
 def cancel(response_id: str | None) -> Event:
-    event: Event = {"type": "response.cancel"}
+    event: Event = {"type": CLIENT["RESPONSE_CANCEL"]}
     if response_id:
         event["response_id"] = response_id
     return event
@@ -105,7 +107,7 @@ def cancel(response_id: str | None) -> Event:
 
 def truncate(response_id: str, audio_end_ms: float) -> Event:
     return {
-        "type": "conversation.item.truncate",
+        "type": CLIENT["CONVERSATION_ITEM_TRUNCATE"],
         "response_id": response_id,
         "audio_end_ms": int(audio_end_ms),
     }

@@ -19,6 +19,8 @@ from typing import TextIO
 
 import numpy as np
 
+from voice_chat.pipeline import events as ev
+
 from . import connection as events
 from .connection import ConnectError, Connection, Event
 from .options import TalkOptions
@@ -79,7 +81,7 @@ class Script:
 
     def on_event(self, event: Event) -> None:
         kind = event.get("type")
-        if kind in ("session.created", "session.updated"):
+        if kind in (ev.SessionCreated.TYPE, ev.SessionUpdated.TYPE):
             session = event.get("session") or {}
             if not self.session:
                 self.session_at = time.monotonic()
@@ -87,7 +89,7 @@ class Script:
             self.character_name = str(
                 session.get("character_name") or session.get("character") or "character"
             )
-        elif kind == "response.created":
+        elif kind == ev.ResponseCreated.TYPE:
             resp = Response(str((event.get("response") or {}).get("id", "")))
             self.responses[resp.id] = resp
             if self.turn_open:
@@ -98,25 +100,25 @@ class Script:
                 self.greeting = resp
                 if self.capture_greeting:
                     self.capture.add(resp.id)
-        elif kind == "response.text.delta":
+        elif kind == ev.TextDelta.TYPE:
             delta_for = self.responses.get(str(event.get("response_id", "")))
             if delta_for is not None:
                 delta_for.text += str(event.get("delta", ""))
-        elif kind == "response.audio.started":
+        elif kind == ev.AudioStarted.TYPE:
             rid = str(event.get("response_id", ""))
             self.audio_rid = rid
             if rid in self.responses:
                 self.responses[rid].rate = int(event.get("sample_rate") or 22050)
-        elif kind == "response.done":
+        elif kind == ev.ResponseDone.TYPE:
             self._on_done(event.get("response") or {})
-        elif kind in ("input_audio_buffer.committed", "input_audio_buffer.speech_stopped"):
+        elif kind in (ev.AudioCommitted.TYPE, ev.SpeechStopped.TYPE):
             self.vad_ended = True
-        elif kind == "conversation.item.input_audio_transcription.completed":
+        elif kind == ev.TranscriptCompleted.TYPE:
             transcript = str(event.get("transcript", "")).strip()
             self.say(f"you: {transcript}")
             if not transcript and self.turn_open:  # no reply comes to an empty turn
                 self.turn_error = "no speech was recognised in the input"
-        elif kind == "error":
+        elif kind == ev.Error.TYPE:
             message = events.describe_error(event)
             print(message, file=sys.stderr)
             err = event.get("error")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, TextIO
 
+from voice_chat.pipeline import events as ev
+
 from . import connection as events
 from .connection import Event, Message
 from .pcm import MODEL_RATE
@@ -109,7 +111,7 @@ class ServerEvents(ClientState):
         )
         self.connected = True
         self.notice = ""
-        if first and event.get("type") == "session.created":
+        if first and event.get("type") == ev.SessionCreated.TYPE:
             mode = "server_vad" if self.vad else "manual"
             self._send(
                 events.session_update(turn_detection=mode, input_rate=MODEL_RATE, user=self.user)
@@ -233,18 +235,18 @@ class ServerEvents(ClientState):
 
 
 _HANDLERS: dict[str, Callable[[ServerEvents, Event], None]] = {
-    "session.created": ServerEvents._on_session,
-    "session.updated": ServerEvents._on_session,
-    "input_audio_buffer.speech_started": ServerEvents._on_speech_started,
-    "input_audio_buffer.speech_stopped": ServerEvents._on_speech_stopped,
-    "input_audio_buffer.committed": ServerEvents._on_committed,
-    "conversation.item.input_audio_transcription.delta": ServerEvents._on_transcript_delta,
-    "conversation.item.input_audio_transcription.completed": ServerEvents._on_transcript_done,
-    "response.created": ServerEvents._on_response_created,
-    "response.text.delta": ServerEvents._on_text_delta,
-    "response.audio.started": ServerEvents._on_audio_started,
-    "response.audio.done": ServerEvents._on_audio_done,
-    "response.done": ServerEvents._on_response_done,
-    "conversation.item.truncated": ServerEvents._on_truncated,
-    "error": ServerEvents._on_error,
+    ev.SessionCreated.TYPE: ServerEvents._on_session,
+    ev.SessionUpdated.TYPE: ServerEvents._on_session,
+    ev.SpeechStarted.TYPE: ServerEvents._on_speech_started,
+    ev.SpeechStopped.TYPE: ServerEvents._on_speech_stopped,
+    ev.AudioCommitted.TYPE: ServerEvents._on_committed,
+    ev.TranscriptDelta.TYPE: ServerEvents._on_transcript_delta,
+    ev.TranscriptCompleted.TYPE: ServerEvents._on_transcript_done,
+    ev.ResponseCreated.TYPE: ServerEvents._on_response_created,
+    ev.TextDelta.TYPE: ServerEvents._on_text_delta,
+    ev.AudioStarted.TYPE: ServerEvents._on_audio_started,
+    ev.AudioDone.TYPE: ServerEvents._on_audio_done,
+    ev.ResponseDone.TYPE: ServerEvents._on_response_done,
+    ev.ItemTruncated.TYPE: ServerEvents._on_truncated,
+    ev.Error.TYPE: ServerEvents._on_error,
 }

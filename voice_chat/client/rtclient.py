@@ -21,6 +21,7 @@ import numpy as np
 import websockets
 
 from voice_chat.audio.pcm import MODEL_RATE, float_to_pcm16
+from voice_chat.pipeline.events import SERVER_EVENT_TYPES
 
 
 @dataclass
@@ -103,6 +104,8 @@ class RealtimeClient:
         return end_of_speech or time.monotonic()
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        if kind is not None:
+            _known(kind)
         return [r.event for r in self.log if r.event and (kind is None or r.event["type"] == kind)]
 
     def mark(self) -> int:
@@ -114,6 +117,7 @@ class RealtimeClient:
         self, kind: str, timeout: float = 60.0, since: int | None = None, **match: Any
     ) -> Received:
         """The first event of ``kind`` after the cursor (matching ``match`` on response ids)."""
+        _known(kind)
         pos = self._cursor if since is None else since
         deadline = time.monotonic() + timeout
         while True:
@@ -136,6 +140,12 @@ class RealtimeClient:
 
     def audio_between(self, start: int, end: int | None = None) -> bytes:
         return b"".join(r.audio for r in self.log[start:end] if r.audio is not None)
+
+
+def _known(kind: str) -> None:
+    """Event names come from one place: a misspelt one fails the test instead of timing out."""
+    if kind not in SERVER_EVENT_TYPES:
+        raise ValueError(f"{kind!r} is not a server event of voice_chat.pipeline.events")
 
 
 def _get(event: dict[str, Any], key: str) -> Any:

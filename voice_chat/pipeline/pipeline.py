@@ -74,6 +74,7 @@ class Pipeline:
         self._carry = np.zeros(0, dtype=np.float32)  # utterance re-joined after a false end
         self._prefill_task: asyncio.Task[None] | None = None
         self._item_id = new_item_id()  # the user's utterance being transcribed
+        self._detached: set[asyncio.Task[None]] = set()  # transcriptions left to finish
         self._partial_text = ""
         self.endpoint = SemanticEndpoint(config, self.detector, engines)  # semantic_vad
 
@@ -111,6 +112,9 @@ class Pipeline:
         if turn.kind in ("started", "resumed"):
             self.endpoint.listen_again()
         if turn.kind == "started":
+            if reply is not None and reply.is_live and not reply.respond:
+                self._detach(reply)  # a finished turn being transcribed: let it finish
+                reply = None
             merge = reply is not None and reply.audio is not None and reply.audio_sent_ms == 0
             if not merge:
                 self._item_id, self._partial_text = new_item_id(), ""
@@ -202,6 +206,38 @@ class Pipeline:
         if self.reply is not None:
             await self.cancel(self.reply, status="cancelled")
 
+    @property
+    def responding(self) -> Reply | None:
+        """The reply being made or spoken (not a speculative one, not a transcription)."""
+        reply = self.reply
+        if reply is None or not reply.respond or not reply.is_live or reply.finished:
+            return None
+        return reply
+
+    async def respond(self, *, instructions: str | None = None, speak: bool | None = None) -> None:
+        """Reply to the conversation as it stands (an API client's ``response.create``).
+
+        A user turn still being transcribed is stored first, so the reply answers it.
+        """
+        pending = self.reply
+        if pending is not None and not pending.respond and pending.task is not None:
+            await asyncio.gather(asyncio.shield(pending.task), return_exceptions=True)
+        await self.interrupt()
+        self.reply = self._start(
+            speech_end=time.monotonic(),
+            live=True,
+            instructions=instructions,
+            speak=self.config.speak if speak is None else speak,
+        )
+
+    def _detach(self, reply: Reply) -> None:
+        """Let a reply run on without being the current one (kept so close() can stop it)."""
+        if self.reply is reply:
+            self.reply = None
+        if reply.task is not None and not reply.task.done():
+            self._detached.add(reply.task)
+            reply.task.add_done_callback(self._detached.discard)
+
     async def truncate(self, response_id: str, audio_end_ms: int) -> None:
         reply = self.replies.get(response_id)
         if reply is None:
@@ -224,6 +260,9 @@ class Pipeline:
         await self.outbox.event(ev.TranscriptDelta(item_id, delta, text))
 
     def _start(self, *, speech_end: float, live: bool, **what: Any) -> Reply:
+        what.setdefault("speak", self.config.speak)
+        if what.get("audio") is not None:
+            what.setdefault("respond", self.config.auto_respond)
         reply = Reply(
             item_id=self._item_id,
             speech_end=speech_end,
@@ -271,7 +310,7 @@ class Pipeline:
             self.conversation.remove(reply.user_turn)
             reply.user_turn = None
         if reply.announced:
-            heard = reply.heard_text(reply.played_ms())
+            heard = reply.heard_text(reply.played_ms()) if reply.speak else reply.full_text
             if reply.assistant_turn is None and heard and not revert_user:
                 reply.assistant_turn = self.conversation.add("assistant", heard)
             if reply.audio_started:
@@ -283,6 +322,8 @@ class Pipeline:
 
     async def close(self) -> None:
         await self.interrupt()
+        for task in list(self._detached):
+            task.cancel()
         self.endpoint.close()
         if self._prefill_task is not None:
             self._prefill_task.cancel()
@@ -299,7 +340,7 @@ class Pipeline:
         prefill = self.engines.prefill
         self._prefill_task = asyncio.create_task(_quietly(lambda: prefill(messages)))
 
-    def _messages(self, turns: Sequence[Turn]) -> list[Message]:
+    def _messages(self, turns: Sequence[Turn], instructions: str | None = None) -> list[Message]:
         cfg = self.config
         return build_messages(
             cfg.character,
@@ -307,6 +348,8 @@ class Pipeline:
             user_name=cfg.user_name,
             count_tokens=self.engines.count_tokens,
             budget_tokens=self.engines.prompt_budget(cfg.generation.max_tokens),
+            instructions=cfg.instructions if instructions is None else instructions,
+            replace_persona=cfg.replace_persona,
         )
 
     # ------------------------------------------------ the three stages of a reply
@@ -328,6 +371,8 @@ class Pipeline:
                     return  # noise or a cough: no reply
             if user_text is not None:
                 out.put_nowait(UserTurn(user_text))
+            if not reply.respond:
+                return  # transcription only: the user's turn is stored, no reply
             out.put_nowait(Announce())
             chunker = Chunker(max_sentences=self.config.max_reply_sentences)
             if reply.fixed is not None:
@@ -347,7 +392,10 @@ class Pipeline:
     async def _generate(
         self, reply: Reply, chunks: asyncio.Queue[str | None], chunker: Chunker, user_text: str
     ) -> None:
-        messages = self._messages([*self.conversation.turns(), Turn(0, "user", user_text)])
+        turns = [*self.conversation.turns(), Turn(0, "user", user_text)]
+        messages = self._messages(turns, reply.instructions)
+        count = self.engines.count_tokens
+        reply.metrics["prompt_tokens"] = sum(count(m["content"]) for m in messages)
         t = time.monotonic()
         tokens = 0
         stream = self.engines.generate(messages, self.config.generation, reply.stop_generating)
@@ -382,6 +430,9 @@ class Pipeline:
             held: list[Item] = []  # naive mode: nothing goes out until all audio is made
             out = held.append if self.config.naive else reply.outq.put_nowait
             while (piece := await chunks.get()) is not None:
+                if not reply.speak:  # text only: the chunk is the reply, with no audio
+                    reply.segments.append(Segment(piece, 0.0, 0.0))
+                    continue
                 t = time.monotonic()
                 audio = await engines.synthesize(reply.voice_id, piece)
                 reply.metrics.setdefault(

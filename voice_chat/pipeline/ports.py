@@ -107,3 +107,8 @@ class SessionConfig:
     max_reply_sentences: int = 3
     max_utterance_s: float = 30.0
     naive: bool = False  # the benchmark baseline: no overlap between stages
+    # --- set by the OpenAI Realtime dialect (the native protocol keeps the defaults)
+    auto_respond: bool = True  # reply when a spoken turn ends (else: transcribe and store it)
+    speak: bool = True  # synthesise replies (else text only)
+    instructions: str = ""  # the client's instructions, added to the persona
+    replace_persona: bool = False  # instructions replace the persona instead

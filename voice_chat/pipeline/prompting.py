@@ -22,25 +22,37 @@ def build_messages(
     user_name: str = "User",
     count_tokens: Callable[[str], int] = lambda s: len(s) // 4 + 1,
     budget_tokens: int = 1500,
+    instructions: str = "",
+    replace_persona: bool = False,
 ) -> list[Message]:
     """Persona, lorebook and example dialogue, then the newest turns that fit the budget.
 
     Trimming uses ``count_tokens`` (the LLM's real tokenizer in the server): the persona and
     the newest turn are always kept, older turns while they fit, examples with what is left.
-    Turns whose text is blank (a reply cut before any of it was heard) are left out. The
-    same character and history always give the same messages, so the LLM's prompt cache
+    Turns whose text is blank (a reply cut before any of it was heard) are left out.
+    ``instructions`` (an API client's) are added to the persona's system message, or replace
+    that message with ``replace_persona``. The same character, instructions and history
+    always give the same messages, so the LLM's prompt cache
     (see ``Pipeline._prefill``) stays valid from one turn to the next.
     """
     history = [t for t in turns if t.text.strip()]
-    return cards.build_messages(
+    instructions = instructions.strip()
+    extra = count_tokens(instructions) + 8 if instructions else 0
+    messages = cards.build_messages(
         character.card,
         history,
         user_name=user_name,
         count_tokens=count_tokens,
-        max_context_tokens=budget_tokens,
+        max_context_tokens=budget_tokens - extra,
         reply_reserve_tokens=REPLY_RESERVE_TOKENS,
         # No default post-history reminder: a trailing system turn makes small models answer
         # the reminder instead of the user. A card's own post_history_instructions still apply.
         default_post_history="",
         rng=random.Random(character.id),  # {{random}} stays put: a stable prompt prefix
     )
+    if not instructions:
+        return messages
+    if replace_persona:
+        return [{"role": "system", "content": instructions}, *messages[1:]]
+    persona = messages[0]["content"]
+    return [{"role": "system", "content": f"{persona}\n\n{instructions}"}, *messages[1:]]

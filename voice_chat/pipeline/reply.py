@@ -85,6 +85,9 @@ class Reply:
     audio: np.ndarray | None = None  # user audio to transcribe
     text: str | None = None  # or typed user text
     fixed: str | None = None  # or a fixed reply (the greeting), no LLM
+    respond: bool = True  # False: transcribe and store the user's turn, no reply
+    speak: bool = True  # False: text only, no speech synthesis
+    instructions: str | None = None  # this reply's own instructions (else the session's)
     item_id: str = field(default_factory=new_item_id)  # the user item this reply answers
     id: str = field(default_factory=lambda: "resp_" + uuid.uuid4().hex[:12])
     task: asyncio.Task[None] | None = None

@@ -20,10 +20,12 @@ from voice_chat.errors import VoiceChatError
 from voice_chat.metrics import SESSIONS, render
 from voice_chat.runtime.local import Runtime
 from voice_chat.server.api import auth as auth_api
-from voice_chat.server.api import characters, conversations, voice_preview, voices
+from voice_chat.server.api import characters, conversations, models, voice_preview, voices
 from voice_chat.server.api.deps import api_error
 from voice_chat.server.auth import Authenticator, AuthMiddleware, identity_of
 from voice_chat.server.encoding import error_event
+from voice_chat.server.ga import connect as ga_connect
+from voice_chat.server.ga.session import GASession
 from voice_chat.server.limits import LimitsMiddleware
 from voice_chat.server.security import HostOriginMiddleware, HostPolicy
 from voice_chat.server.session import RealtimeSession
@@ -37,6 +39,7 @@ ROUTERS = (
     voice_preview.router,
     voices.router,
     conversations.router,
+    models.router,
 )
 
 
@@ -167,15 +170,19 @@ async def _realtime(rt: Runtime, ws: WebSocket) -> None:
     await ws.accept()
     settings = rt.settings
     query = dict(ws.query_params)
+    ga = ga_connect.wants_ga(query)
+    refuse = ga_connect.refuse if ga else _refuse
     try:
         query["user"] = session_user(ws.scope, query.get("user"), settings.auth == "on")
     except PermissionError as exc:
-        return await _refuse(ws, exc.args[0], exc.args[1], 1008)
+        return await refuse(ws, exc.args[0], exc.args[1], 1008)
     if not rt.ready:
-        return await _refuse(ws, "not_ready", "models are still loading; retry shortly", 1013)
+        return await refuse(ws, "not_ready", "models are still loading; retry shortly", 1013)
     if rt.sessions >= settings.max_sessions:
         limit = f"the server holds its limit of {settings.max_sessions} sessions"
-        return await _refuse(ws, "too_many_sessions", limit, 1013)
+        return await refuse(ws, "too_many_sessions", limit, 1013)
+    if ga:
+        return await _realtime_ga(rt, ws, query)
     try:
         wanted = query.get("character") or settings.default_character
         character = await asyncio.to_thread(rt.characters.get, wanted)  # reads card files
@@ -192,6 +199,26 @@ async def _realtime(rt: Runtime, ws: WebSocket) -> None:
     SESSIONS.inc()
     try:
         session = await RealtimeSession.open(rt, ws, character, query, input_rate=rate)
+        await session.run()
+    finally:
+        rt.sessions -= 1
+        SESSIONS.dec()
+
+
+async def _realtime_ga(rt: Runtime, ws: WebSocket, query: dict[str, str]) -> None:
+    """The OpenAI Realtime dialect: ``?model=<character>`` (docs/protocol.md)."""
+    model = query.get("model") or rt.settings.default_character
+    try:
+        character = await asyncio.to_thread(rt.characters.get, model)
+    except CharacterError as exc:
+        message = f"no character (model) {model[:64]!r}; GET /v1/models lists them"
+        if exc.code != "unknown_character":
+            message = str(exc)
+        return await ga_connect.refuse(ws, "unknown_model", message, 1008, param="model")
+    rt.sessions += 1
+    SESSIONS.inc()
+    try:
+        session = await GASession.open(rt, ws, character, query)
         await session.run()
     finally:
         rt.sessions -= 1

@@ -34,6 +34,10 @@ class WebSocketOutbox:
             except (WebSocketDisconnect, RuntimeError, OSError):
                 self.closed = True
 
+    async def send_text(self, text: str) -> None:
+        """A text frame as it is (another dialect's encoder has made it)."""
+        await self._send(text)
+
     async def event(self, event: ServerEvent) -> None:
         await self._send(dumps(event))
 

@@ -31,6 +31,10 @@ class GAError(ValueError):
         self.event_id = event_id
 
 
+def no_item(code: str, item_id: str, event_id: str | None) -> GAError:
+    return GAError(code, f"no item with id {item_id[:64]!r}", "item_id", event_id=event_id)
+
+
 class _M(BaseModel):
     model_config = ConfigDict(extra="ignore")
 

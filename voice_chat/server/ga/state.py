@@ -13,9 +13,6 @@ from typing import Any, Literal
 
 from voice_chat.audio.codecs import PCM24K, WireFormat
 
-# semantic_vad's eagerness as silence before the end of a turn (our VAD has no turn model)
-EAGERNESS_SILENCE_MS = {"low": 900, "medium": 500, "auto": 500, "high": 300}
-
 
 @dataclass
 class VadChoice:

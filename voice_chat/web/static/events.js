@@ -7,6 +7,7 @@ import { clearReconnect, send } from "/static/call.js";
 import { expectReply } from "/static/mic.js";
 import { scrollTranscript, addMessage, onConversation, setBubbleText, ensureUserBubble, dropEmptyUserBubble, onUserTranscript, renderReplyText } from "/static/transcript.js";
 import { updateState, hideBanner } from "/static/status.js";
+import { SERVER, CLIENT } from "/static/event_names.js";
 
 // ---------------------------------------------------------------- server events
 export function handleEvent(ev) {
@@ -14,7 +15,7 @@ export function handleEvent(ev) {
   stats.events.push(type);
   if (stats.events.length > 300) stats.events.splice(0, 100);
   switch (type) {
-    case "session.created": {
+    case SERVER.SESSION_CREATED: {
       const reconnected = app.reconnect.attempt > 0;
       app.session = ev.session || {};
       app.conn = "open";
@@ -23,42 +24,42 @@ export function handleEvent(ev) {
       hideBanner("conn");
       if (app.session.character_name) dom.callName.textContent = app.session.character_name;
       const td = app.session.turn_detection && app.session.turn_detection.type;
-      if (td && td !== app.mode) send({ type: "session.update", session: { turn_detection: { type: app.mode } } });
+      if (td && td !== app.mode) send({ type: CLIENT.SESSION_UPDATE, session: { turn_detection: { type: app.mode } } });
       onConversation(app.session.conversation, reconnected);
       break;
     }
-    case "session.updated":
+    case SERVER.SESSION_UPDATED:
       app.session = ev.session || app.session;
       break;
-    case "input_audio_buffer.speech_started":
+    case SERVER.INPUT_AUDIO_BUFFER_SPEECH_STARTED:
       app.userSpeaking = true;
       app.awaitingReply = false;
       if (isSpeaking() || hasQueuedAudio()) bargeIn("vad");
       ensureUserBubble();
       break;
-    case "input_audio_buffer.speech_stopped":
+    case SERVER.INPUT_AUDIO_BUFFER_SPEECH_STOPPED:
       app.userSpeaking = false;
       expectReply();
       break;
-    case "input_audio_buffer.committed":
+    case SERVER.INPUT_AUDIO_BUFFER_COMMITTED:
       app.userSpeaking = false;
       if (app.userBubble && ev.item_id) app.userBubble.dataset.itemId = ev.item_id;
       expectReply();
       break;
-    case "input_audio_buffer.cleared":
+    case SERVER.INPUT_AUDIO_BUFFER_CLEARED:
       dropEmptyUserBubble();
       break;
-    case "conversation.item.input_audio_transcription.delta": {
+    case SERVER.CONVERSATION_ITEM_INPUT_AUDIO_TRANSCRIPTION_DELTA: {
       const b = ensureUserBubble(ev.item_id);
       b.dataset.partial = (b.dataset.partial || "") + (ev.delta || "");
       setBubbleText(b, b.dataset.partial);
       scrollTranscript();
       break;
     }
-    case "conversation.item.input_audio_transcription.completed":
+    case SERVER.CONVERSATION_ITEM_INPUT_AUDIO_TRANSCRIPTION_COMPLETED:
       onUserTranscript(ev.item_id, String(ev.transcript || "").trim());
       break;
-    case "conversation.item.created": {
+    case SERVER.CONVERSATION_ITEM_CREATED: {
       const item = ev.item || {};
       if (item.role === "user") {
         const pending = [...dom.transcript.querySelectorAll(".msg.user[data-pending-text]")].find(
@@ -73,14 +74,14 @@ export function handleEvent(ev) {
       }
       break;
     }
-    case "response.created": {
+    case SERVER.RESPONSE_CREATED: {
       const id = ev.response && ev.response.id;
       if (id == null || app.responses.has(id)) break;
       newResponse(id);
       app.awaitingReply = true;
       break;
     }
-    case "response.text.delta": {
+    case SERVER.RESPONSE_TEXT_DELTA: {
       const r = app.responses.get(ev.response_id);
       if (!r || r.flushed) break;
       r.text += ev.delta || "";
@@ -88,7 +89,7 @@ export function handleEvent(ev) {
       renderReplyText(r);
       break;
     }
-    case "response.audio.started": {
+    case SERVER.RESPONSE_AUDIO_STARTED: {
       const r = app.responses.get(ev.response_id);
       if (!r) break;
       r.rate = Number(ev.sample_rate) || (app.session && app.session.output_audio_format?.sample_rate) || 22050;
@@ -99,7 +100,7 @@ export function handleEvent(ev) {
       if (!r.flushed) audio.playStart(r.id, r.rate);
       break;
     }
-    case "response.audio.done": {
+    case SERVER.RESPONSE_AUDIO_DONE: {
       const r = app.responses.get(ev.response_id);
       if (!r) break;
       r.audioDone = true;
@@ -110,10 +111,10 @@ export function handleEvent(ev) {
       renderReplyText(r);
       break;
     }
-    case "response.done":
+    case SERVER.RESPONSE_DONE:
       onResponseDone(ev.response || {});
       break;
-    case "conversation.item.truncated": {
+    case SERVER.CONVERSATION_ITEM_TRUNCATED: {
       const r = app.responses.get(ev.response_id);
       if (!r) break;
       r.heardText = typeof ev.text === "string" ? ev.text : null;
@@ -121,7 +122,7 @@ export function handleEvent(ev) {
       renderReplyText(r);
       break;
     }
-    case "error":
+    case SERVER.ERROR:
       onServerError(ev.error || {});
       break;
     default:

@@ -7,6 +7,7 @@ import { isReplyActive, bargeIn } from "/static/replies.js";
 import { send } from "/static/call.js";
 import { addMessage, ensureUserBubble, dropEmptyUserBubble } from "/static/transcript.js";
 import { updateState, renderControls } from "/static/status.js";
+import { CLIENT } from "/static/event_names.js";
 
 // ---------------------------------------------------------------- microphone
 export async function startMic() {
@@ -70,10 +71,10 @@ export function applyMode(mode, tell = true) {
   dom.ptt.hidden = app.mode !== "manual";
   if (tell && app.session) {
     if (app.mode === "manual") {
-      send({ type: "input_audio_buffer.clear" });
+      send({ type: CLIENT.INPUT_AUDIO_BUFFER_CLEAR });
       dropEmptyUserBubble();
     }
-    send({ type: "session.update", session: { turn_detection: { type: app.mode } } });
+    send({ type: CLIENT.SESSION_UPDATE, session: { turn_detection: { type: app.mode } } });
   }
   if (app.mode === "server_vad") releasePtt(true);
   app.userSpeaking = false;
@@ -115,10 +116,10 @@ export function releasePtt(abort = false) {
     p.gate = false;
     app.userSpeaking = false;
     if (!abort && held >= PTT_MIN_MS && p.frames > 0) {
-      send({ type: "input_audio_buffer.commit" });
+      send({ type: CLIENT.INPUT_AUDIO_BUFFER_COMMIT });
       expectReply();
     } else {
-      send({ type: "input_audio_buffer.clear" });
+      send({ type: CLIENT.INPUT_AUDIO_BUFFER_CLEAR });
       dropEmptyUserBubble();
       // A short press that cut a reply is a deliberate "stop"; otherwise explain how PTT works.
       if (!abort && app.mic === "on" && !p.interrupted)
@@ -145,7 +146,7 @@ export function sendText(text) {
   const bubble = addMessage("user", text);
   bubble.dataset.pendingText = text;
   app.lastUserTurn = { bubble, text, answered: false, typed: true };
-  const item = { type: "conversation.item.create", item: { type: "message", role: "user", text } };
+  const item = { type: CLIENT.CONVERSATION_ITEM_CREATE, item: { type: "message", role: "user", text } };
   // Cut the current reply first, so cancel and truncate reach the server before the new turn.
   if (isReplyActive()) bargeIn("text").then(() => send(item));
   else send(item);

@@ -4,6 +4,7 @@ import { app, stats, audio } from "/static/state.js";
 import { send } from "/static/call.js";
 import { addMessage, renderReplyText } from "/static/transcript.js";
 import { updateState } from "/static/status.js";
+import { CLIENT } from "/static/event_names.js";
 
 export function onPlaybackMessage(m) {
   const r = m.id != null ? app.responses.get(m.id) : null;
@@ -126,7 +127,7 @@ export async function bargeIn(reason) {
   for (const r of active) {
     r.flushed = true; // drop any frames still arriving
     // Ask the server to stop generating at once (it stops by itself on VAD speech).
-    if (reason !== "vad" && !r.done) send({ type: "response.cancel", response_id: r.id });
+    if (reason !== "vad" && !r.done) send({ type: CLIENT.RESPONSE_CANCEL, response_id: r.id });
   }
   const segments = await audio.flush();
   const ackMs = performance.now() - t0;
@@ -164,7 +165,7 @@ export function finishInterrupted(r, playedMs) {
   if (r.audioStarted && !r.truncateSent) {
     r.truncateSent = true;
     r.stat.truncatedMs = Math.round(r.playedMs);
-    send({ type: "conversation.item.truncate", response_id: r.id, audio_end_ms: Math.round(r.playedMs) });
+    send({ type: CLIENT.CONVERSATION_ITEM_TRUNCATE, response_id: r.id, audio_end_ms: Math.round(r.playedMs) });
   }
   if (!r.text.trim()) {
     r.bubble.remove(); // nothing of it was said
