@@ -328,3 +328,23 @@ async def test_unknown_model_on_connect(live_server) -> None:
         await asyncio.sleep(0.5)
         assert log.closed  # no character to talk to: the session cannot go on
         assert not log.invalid
+
+
+async def test_spoken_barge_in_cancels_the_reply(live_server) -> None:
+    async with session(live_server, "pip") as (conn, log, _):
+        await conn.conversation.item.create(
+            item={"type": "message", "role": "user",
+                  "content": [{"type": "input_text", "text": "Tell me a long story about robots."}]}
+        )
+        await conn.response.create()
+        first = await log.wait_for("response.output_audio.delta", timeout=120)
+        await asyncio.sleep(0.5)
+        await send_speech(conn, espeak("Stop. Tell me a joke instead."))
+        done = await log.wait_for("response.done", timeout=30, response_id=first["response_id"])
+        assert done["response"]["status"] == "cancelled"
+        assert done["response"]["status_details"]["reason"] == "turn_detected"
+        # "Stop." may end a turn of its own (answered, then cut by the rest): wait for a reply
+        # that completes.
+        await log.wait_for("response.done", timeout=120, status="completed")
+        said = log.of("conversation.item.input_audio_transcription.completed")[-1]["transcript"]
+        assert "joke" in said.lower(), said

@@ -299,3 +299,22 @@ def test_insecure_public_bind_warns_loudly(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+async def test_openai_sdk_authenticates_with_its_bearer_key(auth: AuthServer) -> None:
+    """The OpenAI Realtime dialect: the SDK's api_key is the server's API key."""
+    import openai
+    from openai import AsyncOpenAI
+
+    good = AsyncOpenAI(base_url=auth.url + "/v1", api_key=auth.alice)
+    assert "nova" in {m.id for m in (await good.models.list()).data}
+    async with good.realtime.connect(model="nova") as conn:
+        first = json.loads(await conn.recv_bytes())
+        assert first["type"] == "session.created" and first["session"]["model"] == "nova"
+    bad = AsyncOpenAI(base_url=auth.url + "/v1", api_key="vc_not-a-real-key", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        await bad.models.list()
+    with pytest.raises(Exception) as refused:
+        async with bad.realtime.connect(model="nova") as conn:
+            await conn.recv_bytes()
+    assert "401" in str(refused.value), refused.value
