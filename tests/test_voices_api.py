@@ -312,14 +312,16 @@ def test_clip_voice_reports_its_approximation(live_server) -> None:
         )
     )
     worker.start()
-    slowest = 0.0
+    slowest, started = 0.0, time.monotonic()
     while worker.is_alive():  # registration runs off the event loop: the server still answers
         t0 = time.monotonic()
         assert httpx.get(live_server.url + "/healthz", timeout=10).status_code == 200
         slowest = max(slowest, time.monotonic() - t0)
         time.sleep(0.2)
     worker.join()
-    assert slowest < 1.0, slowest
+    # A loop blocked by the analysis would answer only after most of it; a busy machine may
+    # delay one answer by a second or so.
+    assert slowest < max(1.0, 0.3 * (time.monotonic() - started)), slowest
     r = result["r"]
     assert r.status_code == 201, r.text
     voice = r.json()
