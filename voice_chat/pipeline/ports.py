@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 import numpy as np
 
+from voice_chat.audio.pcm import MODEL_RATE
 from voice_chat.engines.base import GenerationOptions, Message
 from voice_chat.pipeline.events import ServerEvent
 
@@ -101,7 +102,7 @@ class SessionConfig:
     voice_id: str  # resolved once, when the session (or character) is prepared
     output_rate: int  # reply audio rate on the wire
     user_name: str = "User"
-    input_rate: int = 16000
+    input_rate: int = MODEL_RATE
     turn: TurnConfig = field(default_factory=TurnConfig)
     generation: GenerationOptions = field(default_factory=GenerationOptions)
     max_reply_sentences: int = 3

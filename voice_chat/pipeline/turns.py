@@ -17,11 +17,11 @@ from typing import Literal
 
 import numpy as np
 
+from voice_chat.audio.pcm import MODEL_RATE
 from voice_chat.audio.vad import FRAME, StreamingVAD
 from voice_chat.pipeline.ports import TurnConfig
 
-RATE = 16000
-FRAME_MS = FRAME * 1000 // RATE  # 32
+FRAME_MS = FRAME * 1000 // MODEL_RATE  # 32
 PRE_ROLL_MS = 300
 MIN_SPEECH_FRAMES = 2
 

@@ -11,6 +11,7 @@ from typing import TypeVar
 import numpy as np
 import structlog
 
+from voice_chat.audio.pcm import MODEL_RATE
 from voice_chat.audio.vad import StreamingVAD
 from voice_chat.characters.registry import CharacterRegistry
 from voice_chat.engines.base import (
@@ -211,8 +212,9 @@ class Runtime:
     # --- lifecycle
     async def warm_up(self) -> None:
         """Run each engine once so the first real turn does not pay first-call costs."""
-        await self.transcribe(np.zeros(16000, dtype=np.float32))
-        await self.turn_probability(np.zeros(16000, dtype=np.float32))
+        second = np.zeros(MODEL_RATE, dtype=np.float32)
+        await self.transcribe(second)
+        await self.turn_probability(second)
         await self.synthesize(self.settings.default_voice, "Hello.")
 
     async def close(self) -> None:
