@@ -13,7 +13,7 @@ per dialect: ``{id}`` (an auto-increment integer primary key), ``{float}`` (a do
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from .backend import Connection, Dialect
 
@@ -61,7 +61,7 @@ def statements(number: int, dialect: Dialect) -> list[str]:
 
 
 def current_version(conn: Any, dialect: Dialect | None = None) -> int:
-    return (dialect or _sqlite()).version(conn)
+    return (dialect or SQLITE).version(conn)
 
 
 def migrate(
@@ -74,7 +74,7 @@ def migrate(
     (the failing migration is rolled back) or ``ValueError`` when the database is newer than
     this code.
     """
-    dialect = dialect or _sqlite()
+    dialect = dialect or SQLITE
     target = len(MIGRATIONS) if target is None else target
     version = dialect.version(conn)
     if version > len(MIGRATIONS):
@@ -104,7 +104,24 @@ def _rollback(conn: Connection) -> None:
         pass
 
 
-def _sqlite() -> Dialect:
-    from .sqlite import SQLITE
+class SQLiteDialect:
+    """SQLite's side of the migrations: the version lives in ``PRAGMA user_version``."""
 
-    return SQLITE
+    name = "sqlite"
+    types: ClassVar[dict[str, str]] = {
+        "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "float": "REAL",
+        "bytes": "BLOB",
+    }
+
+    def version(self, conn: Connection) -> int:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def begin(self, conn: Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")  # the write lock: other migrators wait
+
+    def set_version(self, conn: Connection, version: int) -> None:
+        conn.execute(f"PRAGMA user_version = {int(version):d}")
+
+
+SQLITE = SQLiteDialect()

@@ -10,32 +10,11 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from .backend import Backend, Connection
+from .backend import Backend
 from .errors import MemoryStoreError
-from .migrations import migrate
-
-
-class SQLiteDialect:
-    name = "sqlite"
-    types: ClassVar[dict[str, str]] = {
-        "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
-        "float": "REAL",
-        "bytes": "BLOB",
-    }
-
-    def version(self, conn: Connection) -> int:
-        return int(conn.execute("PRAGMA user_version").fetchone()[0])
-
-    def begin(self, conn: Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")  # the write lock: other migrators wait
-
-    def set_version(self, conn: Connection, version: int) -> None:
-        conn.execute(f"PRAGMA user_version = {int(version):d}")
-
-
-SQLITE = SQLiteDialect()
+from .migrations import SQLITE, migrate
 
 
 def database_path(url: str | Path) -> str:
