@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     )
     auth_token_ttl_s: int = Field(300, ge=10, le=86400)
 
+    # --- where the engines run: "local" (this process) or "ray" (Ray Serve deployments)
+    backend: Literal["local", "ray"] = "local"
+    ray_address: str | None = Field(
+        None, description="Ray cluster (host:port, ray://host:port, auto); default: a local Ray"
+    )
+
     # --- where things live
     data: Path = Field(default_factory=_default_data_dir, description="user data directory")
     shared_dir: Path | None = Field(

@@ -37,6 +37,9 @@ def _serve(args: argparse.Namespace) -> int:
             allow_insecure_public=args.allow_insecure_public or None,
             ssl_certfile=args.ssl_certfile,
             ssl_keyfile=args.ssl_keyfile,
+            shared_dir=args.shared_dir,
+            backend=args.backend,
+            ray_address=args.ray_address,
         )
     except ValidationError as exc:
         print(f"voice-chat: invalid setting: {_first_error(exc)}", file=sys.stderr)
@@ -47,6 +50,10 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"voice-chat: {problem}", file=sys.stderr)
         return 2
     settings.data.mkdir(parents=True, exist_ok=True)
+    if settings.backend == "ray":
+        from voice_chat.runtime.ray.launch import serve_on_ray
+
+        return serve_on_ray(settings)
     try:
         app = create_app(settings)
     except ValueError as exc:  # e.g. a malformed allowed_hosts entry
@@ -97,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--database-url", help="sqlite:///path.db (default: in --data) or postgresql://user:pw@host/db"
     )
+    serve.add_argument("--shared-dir", help="user voices and characters shared by all replicas")
+    serve.add_argument("--backend", choices=["local", "ray"], help="where the engines run")
+    serve.add_argument("--ray-address", help="Ray cluster for --backend ray (default: local)")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--log-format", choices=["json", "console"])
     serve.add_argument("--auth", choices=["off", "on"], help="require API keys (default off)")

@@ -133,6 +133,10 @@ class VoiceRegistry:
                 continue  # a broken user file must not hide the others
         return out
 
+    def path(self, voice_id: str) -> Path | None:
+        """The voice's definition file (None if there is no such voice)."""
+        return self._files().get(voice_id)
+
     def get(self, voice_id: str) -> VoiceSpec:
         path = self._files().get(voice_id)
         if path is None:
