@@ -100,7 +100,7 @@ async def test_users_are_isolated_and_reconnecting_resumes(memory_server, memo: 
 
     async def chat(user: str, text: str) -> list[tuple[str, str]]:
         async with RealtimeClient.connect(live_server.ws_url, character=memo, user=user) as rt:
-            assert await created(rt) == {"resumed": False, "turns": []}
+            assert await created(rt) == {"id": "default", "resumed": False, "turns": []}
             greeting = (await rt.wait_for("response.done", timeout=60)).event["response"]["text"]
             reply = await say(rt, text)
             return [("assistant", greeting), ("user", text), ("assistant", reply["text"])]

@@ -58,8 +58,17 @@ def flite(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "s.wav"
         subprocess.run(
-            ["flite", "-voice", voice, "--setf", f"duration_stretch={stretch}", "-t", text,
-             "-o", str(path)],
+            [
+                "flite",
+                "-voice",
+                voice,
+                "--setf",
+                f"duration_stretch={stretch}",
+                "-t",
+                text,
+                "-o",
+                str(path),
+            ],
             check=True,
         )
         audio, sr = read_wav(str(path))

@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--llm-base-url", help="OpenAI-compatible server URL (llm-engine openai)")
     serve.add_argument("--character", help="default character id")
     serve.add_argument(
-        "--database-url", help="sqlite:///path.db (default: in --data) or postgresql://user:pw@host/db"
+        "--database-url",
+        help="sqlite:///path.db (default: in --data) or postgresql://user:pw@host/db",
     )
     serve.add_argument("--shared-dir", help="user voices and characters shared by all replicas")
     serve.add_argument("--backend", choices=["local", "ray"], help="where the engines run")

@@ -29,9 +29,23 @@ TAIL_S = 0.8  # at least this much silence after the speech inside the window
 # Whisper's known outputs on non-speech (silence, noise, breathing, music), normalised.
 NON_SPEECH = frozenset(
     {
-        "you", "thank you", "thank you very much", "thanks for watching",
-        "thank you for watching", "thanks for listening", "please subscribe", "bye bye",
-        "music", "applause", "silence", "laughter", "sigh", "breathing", "i", "uh", "um",
+        "you",
+        "thank you",
+        "thank you very much",
+        "thanks for watching",
+        "thank you for watching",
+        "thanks for listening",
+        "please subscribe",
+        "bye bye",
+        "music",
+        "applause",
+        "silence",
+        "laughter",
+        "sigh",
+        "breathing",
+        "i",
+        "uh",
+        "um",
     }
 )
 NO_SPEECH_PROB = 0.6  # faster-whisper's defaults for dropping a non-speech segment

@@ -25,7 +25,7 @@ import structlog
 
 from voice_chat.memory.backend import redact, scheme_of
 from voice_chat.memory.errors import MemoryStoreError
-from voice_chat.memory.store import Message, Store
+from voice_chat.memory.store import DEFAULT_CONVERSATION, Message, Store
 from voice_chat.memory.turns import Turn
 
 log = structlog.get_logger(__name__)
@@ -39,12 +39,20 @@ UNAVAILABLE = "memory_unavailable"
 
 
 class StoredConversation:
-    """The :class:`voice_chat.pipeline.conversation.Conversation` of one (user, character)."""
+    """The :class:`voice_chat.pipeline.conversation.Conversation` of one (user, character,
+    conversation id)."""
 
     _ids = itertools.count(1)
 
-    def __init__(self, memory: ConversationMemory, user_id: str, character_id: str) -> None:
+    def __init__(
+        self,
+        memory: ConversationMemory,
+        user_id: str,
+        character_id: str,
+        conversation_id: str = DEFAULT_CONVERSATION,
+    ) -> None:
         self.memory, self.user_id, self.character_id = memory, user_id, character_id
+        self.id = conversation_id
         self._turns: list[Turn] = []
         self._db_ids: dict[int, int] = {}  # local turn id -> message id (set by the writer)
         self.saving = False
@@ -89,8 +97,8 @@ class StoredConversation:
         self._turns.append(turn)
         if len(self._turns) > 2 * CACHED_TURNS:
             del self._turns[:CACHED_TURNS]
-        u, c = self.user_id, self.character_id
-        self._write(lambda s: self._db_ids.__setitem__(turn.id, s.append(u, c, role, text)))
+        u, c, k = self.user_id, self.character_id, self.id
+        self._write(lambda s: self._db_ids.__setitem__(turn.id, s.append(u, c, role, text, k)))
         return turn.id
 
     def update(self, turn_id: int, text: str) -> None:
@@ -127,7 +135,7 @@ class ConversationMemory:
         self.error: MemoryStoreError | None = None
         self._retry_at = 0.0
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="memory")
-        self._live: dict[tuple[str, str], weakref.WeakSet[StoredConversation]] = {}
+        self._live: dict[tuple[str, str, str], weakref.WeakSet[StoredConversation]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._pool.submit(self._try_open)
         atexit.register(self.close)
@@ -186,13 +194,17 @@ class ConversationMemory:
 
     # --- sessions
     async def open_conversation(
-        self, user_id: str, character_id: str, report: Reporter
+        self,
+        user_id: str,
+        character_id: str,
+        report: Reporter,
+        conversation_id: str = DEFAULT_CONVERSATION,
     ) -> StoredConversation:
         """Load the conversation: normally a few ms, at most LOAD_TIMEOUT_S, never blocking.
 
         ``report(code, message)`` is awaited on the event loop when a later write fails.
         """
-        conv = StoredConversation(self, user_id, character_id)
+        conv = StoredConversation(self, user_id, character_id, conversation_id)
         conv.report = self._reporter(report)
         if not USER_ID.match(user_id):
             conv.pending.append(
@@ -200,13 +212,18 @@ class ConversationMemory:
             )
             return conv
         try:
-            loading = self.submit(lambda s: s.history(user_id, character_id, limit=CACHED_TURNS))
+            loading = self.submit(
+                lambda s: s.history(
+                    user_id, character_id, limit=CACHED_TURNS, conversation=conversation_id
+                )
+            )
             conv.load(await asyncio.wait_for(asyncio.wrap_future(loading), LOAD_TIMEOUT_S))
         except MemoryStoreError as exc:
             conv.pending.append((UNAVAILABLE, f"conversation memory is unavailable: {exc}"))
         except TimeoutError:
             conv.pending.append((UNAVAILABLE, "conversation memory did not answer in time"))
-        self._live.setdefault((user_id, character_id), weakref.WeakSet()).add(conv)
+        key = (user_id, character_id, conversation_id)
+        self._live.setdefault(key, weakref.WeakSet()).add(conv)
         return conv
 
     def _reporter(self, report_async: Reporter) -> Callable[[str, str], None]:
@@ -223,16 +240,24 @@ class ConversationMemory:
         return report
 
     # --- the HTTP API
-    async def conversation(self, user_id: str, character_id: str) -> dict[str, Any]:
-        return await self.call(lambda s: s.conversation(user_id, character_id))
+    async def conversation(
+        self, user_id: str, character_id: str, conversation_id: str = DEFAULT_CONVERSATION
+    ) -> dict[str, Any]:
+        return await self.call(lambda s: s.conversation(user_id, character_id, conversation_id))
 
-    async def reset(self, user_id: str, character_id: str) -> int:
-        for conv in list(self._live.get((user_id, character_id), ())):
+    async def conversations(self, user_id: str) -> list[dict[str, Any]]:
+        """The user's conversations, most recent first, each with its last message."""
+        return await self.call(lambda s: s.conversations(user_id))
+
+    async def reset(
+        self, user_id: str, character_id: str, conversation_id: str = DEFAULT_CONVERSATION
+    ) -> int:
+        for conv in list(self._live.get((user_id, character_id, conversation_id), ())):
             conv.clear()
-        return await self.call(lambda s: s.reset(user_id, character_id))
+        return await self.call(lambda s: s.reset(user_id, character_id, conversation_id))
 
     async def forget_character(self, character_id: str) -> int:
-        for (_, cid), convs in self._live.items():
+        for (_, cid, _), convs in self._live.items():
             if cid == character_id:
                 for conv in list(convs):
                     conv.clear()

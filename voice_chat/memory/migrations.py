@@ -46,6 +46,13 @@ MIGRATIONS: list[list[Statement]] = [
             revoked_at {float}
         )""",
     ],
+    # 4: several conversations per (user, character); the messages so far are 'default'
+    [
+        "ALTER TABLE messages ADD COLUMN conversation_id TEXT NOT NULL DEFAULT 'default'",
+        "CREATE INDEX messages_by_conversation_id"
+        " ON messages (user_id, character_id, conversation_id, id)",
+        "CREATE INDEX messages_by_user ON messages (user_id, id)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,4 +1,8 @@
-"""Conversation memory: messages keyed by (user id, character id), in SQLite or PostgreSQL.
+"""Conversation memory: messages keyed by (user, character, conversation), in SQLite or PostgreSQL.
+
+A user has any number of conversations with a character, each named by a conversation id
+(:data:`CONVERSATION_ID`); :data:`DEFAULT_CONVERSATION` is the one used when none is named, and
+holds every message stored before conversations had ids.
 
 ``Store(url)`` picks the backend by the URL's scheme (:data:`voice_chat.memory.backend.BACKENDS`):
 ``sqlite:///relative.db``, ``sqlite:////absolute/path.db``, ``sqlite:///:memory:`` or a
@@ -14,6 +18,7 @@ untouched, never deleted or recreated.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -30,7 +35,10 @@ from .sqlite import SQLiteBackend, database_path
 ROLES = ("user", "assistant", "system")
 MAX_ID_CHARS = 256
 MAX_MESSAGE_CHARS = 100_000
-_COLUMNS = "id, user_id, character_id, role, text, created_at, edited_at"
+_COLUMNS = "id, user_id, character_id, role, text, created_at, edited_at, conversation_id"
+DEFAULT_CONVERSATION = "default"
+CONVERSATION_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+MAX_LISTED = 200
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,7 @@ class Message:
     text: str
     created_at: float  # unix seconds
     edited_at: float | None = None  # set by update_text (barge-in truncation)
+    conversation_id: str = DEFAULT_CONVERSATION
 
     @property
     def content(self) -> str:
@@ -99,27 +108,44 @@ class Store:
         with self._db("read version") as conn:
             return self.backend.dialect.version(conn)
 
-    def append(self, user_id: str, character_id: str, role: str, text: str) -> int:
+    def append(
+        self,
+        user_id: str,
+        character_id: str,
+        role: str,
+        text: str,
+        conversation: str = DEFAULT_CONVERSATION,
+    ) -> int:
         """Store one message; return its id."""
-        _check_ids(user_id, character_id)
+        _check_ids(user_id, character_id, conversation)
         if role not in ROLES:
             raise MemoryStoreError("invalid_argument", f"role must be one of {ROLES}")
         text = _check_text(text)
         with self._db("append") as conn:
             row = conn.execute(
-                "INSERT INTO messages (user_id, character_id, role, text, created_at)"
-                " VALUES (?, ?, ?, ?, ?) RETURNING id",
-                (user_id, character_id, role, text, time.time()),
+                "INSERT INTO messages"
+                " (user_id, character_id, conversation_id, role, text, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (user_id, character_id, conversation, role, text, time.time()),
             ).fetchone()
             return int(row[0])
 
-    def history(self, user_id: str, character_id: str, limit: int | None = None) -> list[Message]:
+    def history(
+        self,
+        user_id: str,
+        character_id: str,
+        limit: int | None = None,
+        conversation: str = DEFAULT_CONVERSATION,
+    ) -> list[Message]:
         """The conversation, oldest first; with ``limit``, only the newest ``limit``."""
-        _check_ids(user_id, character_id)
+        _check_ids(user_id, character_id, conversation)
         if limit is not None and limit < 0:
             raise MemoryStoreError("invalid_argument", "limit must be >= 0")
-        query = f"SELECT {_COLUMNS} FROM messages WHERE user_id = ? AND character_id = ?"
-        params: tuple[object, ...] = (user_id, character_id)
+        query = (
+            f"SELECT {_COLUMNS} FROM messages"
+            " WHERE user_id = ? AND character_id = ? AND conversation_id = ?"
+        )
+        params: tuple[object, ...] = (user_id, character_id, conversation)
         if limit is not None:
             query, params = query + " ORDER BY id DESC LIMIT ?", (*params, limit)
         else:
@@ -152,24 +178,63 @@ class Store:
                 "DELETE FROM messages WHERE character_id = ?", (character_id,)
             ).rowcount
 
-    def reset(self, user_id: str, character_id: str) -> int:
+    def reset(
+        self, user_id: str, character_id: str, conversation: str = DEFAULT_CONVERSATION
+    ) -> int:
         """Forget one conversation; return how many messages were deleted."""
-        _check_ids(user_id, character_id)
+        _check_ids(user_id, character_id, conversation)
         with self._db("reset") as conn:
             return conn.execute(
-                "DELETE FROM messages WHERE user_id = ? AND character_id = ?",
-                (user_id, character_id),
+                "DELETE FROM messages"
+                " WHERE user_id = ? AND character_id = ? AND conversation_id = ?",
+                (user_id, character_id, conversation),
             ).rowcount
 
-    def conversation(self, user_id: str, character_id: str) -> dict[str, Any]:
+    def conversation(
+        self, user_id: str, character_id: str, conversation: str = DEFAULT_CONVERSATION
+    ) -> dict[str, Any]:
         """JSON-ready view of one conversation for the HTTP API."""
-        messages = self.history(user_id, character_id)
+        messages = self.history(user_id, character_id, conversation=conversation)
         return {
             "user_id": user_id,
             "character_id": character_id,
+            "conversation_id": conversation,
             "message_count": len(messages),
             "messages": [m.to_dict() for m in messages],
         }
+
+    def conversations(self, user_id: str, limit: int = MAX_LISTED) -> list[dict[str, Any]]:
+        """A user's conversations, the most recent first, each with its last message."""
+        _check_ids(user_id, "-")
+        with self._db("list conversations") as conn:
+            rows = conn.execute(
+                "SELECT character_id, conversation_id, COUNT(*), MAX(id), MIN(created_at),"
+                " MAX(created_at) FROM messages WHERE user_id = ?"
+                " GROUP BY character_id, conversation_id ORDER BY MAX(id) DESC LIMIT ?",
+                (user_id, max(0, min(limit, MAX_LISTED))),
+            ).fetchall()
+            last: dict[int, tuple[str, str]] = {}
+            if rows:
+                marks = ", ".join("?" for _ in rows)
+                found = conn.execute(
+                    f"SELECT id, role, text FROM messages WHERE id IN ({marks})",
+                    tuple(int(r[3]) for r in rows),
+                ).fetchall()
+                last = {int(i): (role, text) for i, role, text in found}
+        out = []
+        for character_id, conversation_id, count, last_id, started, updated in rows:
+            role, text = last.get(int(last_id), ("assistant", ""))
+            out.append(
+                {
+                    "character_id": character_id,
+                    "conversation_id": conversation_id,
+                    "message_count": int(count),
+                    "started_at": float(started),
+                    "updated_at": float(updated),
+                    "last_message": {"role": role, "text": text[:500]},
+                }
+            )
+        return out
 
     def close(self) -> None:
         """Close the database (idempotent)."""
@@ -183,12 +248,16 @@ class Store:
         self.close()
 
 
-def _check_ids(user_id: str, character_id: str) -> None:
+def _check_ids(user_id: str, character_id: str, conversation: str = DEFAULT_CONVERSATION) -> None:
     for name, value in (("user_id", user_id), ("character_id", character_id)):
         if not isinstance(value, str) or not value or len(value) > MAX_ID_CHARS:
             raise MemoryStoreError(
                 "invalid_argument", f"{name} must be a non-empty string <= {MAX_ID_CHARS}"
             )
+    if not isinstance(conversation, str) or not CONVERSATION_ID.match(conversation):
+        raise MemoryStoreError(
+            "invalid_argument", "conversation: 1-64 lower-case letters, digits, _ or -"
+        )
 
 
 def _check_text(text: str) -> str:
@@ -199,4 +268,11 @@ def _check_text(text: str) -> str:
     return text.replace("\x00", "")  # PostgreSQL text cannot hold NUL; speech never has one
 
 
-__all__ = ["SCHEMA_VERSION", "Message", "Store", "database_path"]
+__all__ = [
+    "CONVERSATION_ID",
+    "DEFAULT_CONVERSATION",
+    "SCHEMA_VERSION",
+    "Message",
+    "Store",
+    "database_path",
+]

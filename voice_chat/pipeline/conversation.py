@@ -13,6 +13,7 @@ __all__ = ["Conversation", "InMemoryConversation", "Turn", "conversation_info"]
 class Conversation(Protocol):
     """The turns of one conversation; a stored one also says whether it was resumed."""
 
+    id: str  # the conversation's id among the user's conversations with the character
     resumed: bool  # it had turns when the session opened it
     pending: list[tuple[str, str]]  # (code, message) problems to report once the session is up
 
@@ -27,7 +28,8 @@ class InMemoryConversation:
 
     _ids = itertools.count(1)
 
-    def __init__(self) -> None:
+    def __init__(self, conversation_id: str = "default") -> None:
+        self.id = conversation_id
         self._turns: list[Turn] = []
         self.resumed = False
         self.pending: list[tuple[str, str]] = []
@@ -50,8 +52,9 @@ class InMemoryConversation:
 
 
 def conversation_info(conv: Conversation, shown: int = 20) -> dict[str, object]:
-    """``session.created.session.conversation``: resumed or not, and the last ``shown`` turns."""
+    """``session.created.session.conversation``: id, resumed or not, the last ``shown`` turns."""
     return {
+        "id": conv.id,
         "resumed": conv.resumed,
         "turns": [{"role": t.role, "text": t.text} for t in conv.turns()[-shown:]],
     }

@@ -48,9 +48,24 @@ CONTINUATIONS = frozenset(
 )
 # Phrases after which the speaker is still building the sentence.
 OPENERS = (
-    "i was thinking", "i think", "i guess", "i mean", "i was wondering", "you know",
-    "what i want", "the thing is", "i would like", "i'd like", "i want", "tell me",
-    "can you", "could you", "do you", "what do you", "how about", "i feel like",
+    "i was thinking",
+    "i think",
+    "i guess",
+    "i mean",
+    "i was wondering",
+    "you know",
+    "what i want",
+    "the thing is",
+    "i would like",
+    "i'd like",
+    "i want",
+    "tell me",
+    "can you",
+    "could you",
+    "do you",
+    "what do you",
+    "how about",
+    "i feel like",
 )
 _WORD = re.compile(r"[a-z']+")
 
@@ -117,8 +132,13 @@ def policy_for(
     base = POLICIES[eagerness]
     cap = max(base.unsure_ms, max_ms) if max_ms else base.max_ms
     return EndpointPolicy(
-        base.confident_ms, base.complete_ms, base.unsure_ms, cap, base.audio_threshold,
-        base.use_text, use_audio,
+        base.confident_ms,
+        base.complete_ms,
+        base.unsure_ms,
+        cap,
+        base.audio_threshold,
+        base.use_text,
+        use_audio,
     )
 
 

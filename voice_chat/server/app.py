@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from voice_chat.audio.pcm import MAX_RATE, MIN_RATE, MODEL_RATE
 from voice_chat.characters.registry import CharacterError
 from voice_chat.errors import VoiceChatError
+from voice_chat.memory.store import CONVERSATION_ID, DEFAULT_CONVERSATION
 from voice_chat.metrics import SESSIONS, render
 from voice_chat.runtime.local import Runtime
 from voice_chat.server.api import auth as auth_api
@@ -195,6 +196,9 @@ async def _realtime(rt: Runtime, ws: WebSocket) -> None:
     except ValueError:
         bad_rate = "input_sample_rate must be an integer from 8000 to 48000"
         return await _refuse(ws, "invalid_event", bad_rate, 1008)
+    if not CONVERSATION_ID.match(query.get("conversation") or DEFAULT_CONVERSATION):
+        bad_id = "conversation must be 1-64 lower-case letters, digits, _ or -"
+        return await _refuse(ws, "invalid_event", bad_id, 1008)
     rt.sessions += 1
     SESSIONS.inc()
     try:

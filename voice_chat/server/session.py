@@ -14,6 +14,7 @@ from voice_chat.audio.pcm import MODEL_RATE
 from voice_chat.cards import CardError, choose_greeting
 from voice_chat.characters.registry import Character, CharacterError
 from voice_chat.engines.base import GenerationOptions
+from voice_chat.memory.store import DEFAULT_CONVERSATION
 from voice_chat.pipeline import events as ev
 from voice_chat.pipeline.conversation import Conversation, conversation_info
 from voice_chat.pipeline.endpoint import policy_for
@@ -56,6 +57,7 @@ class RealtimeSession:
         self.user_id = query.get("user") or "anon-" + uuid.uuid4().hex
         self.user_locked = s.auth == "on"
         self.event_gate = EventGate(s.max_events_per_s, s.event_burst)
+        self.conversation_id = query.get("conversation") or DEFAULT_CONVERSATION
         self.requested_output_rate: int | None = None  # set by output_audio_format
         self.config = SessionConfig(
             character=character,
@@ -104,7 +106,9 @@ class RealtimeSession:
 
     async def _conversation(self, character: Character) -> Conversation:
         store = self.runtime.store
-        return await store.open_conversation(self.user_id, character.id, self.outbox.error)
+        return await store.open_conversation(
+            self.user_id, character.id, self.outbox.error, self.conversation_id
+        )
 
     async def _new_pipeline(self, character: Character) -> Pipeline:
         """Resolve the character's voice once (off the event loop), then build the pipeline."""

@@ -1,4 +1,10 @@
-"""``/v1/conversations?user=&character=``: read or reset one stored conversation."""
+"""``/v1/conversations``: a user's conversations; read or delete one of them.
+
+``GET ?user=U`` lists U's conversations, the most recent first, each with its last message and
+time. ``GET ?user=&character=[&conversation=]`` reads one conversation and ``DELETE`` with the
+same parameters forgets it. ``conversation`` defaults to ``default``, the conversation used
+when a client names none. With auth on, the user is always the API key's own.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +16,15 @@ from fastapi.responses import JSONResponse, Response
 from voice_chat.characters.registry import CHARACTER_ID
 from voice_chat.memory import MemoryStoreError
 from voice_chat.memory.conversations import USER_ID
+from voice_chat.memory.store import CONVERSATION_ID, DEFAULT_CONVERSATION
 from voice_chat.server.api.deps import ApiError, runtime
 from voice_chat.server.auth import owner
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
 
-def _ids(request: Request, user: str | None, character: str | None) -> tuple[str, str]:
-    """The (user, character) asked for; with auth on, the user is the key's own."""
+def _user(request: Request, user: str | None) -> str:
+    """The user asked for; with auth on, the key's own."""
     try:
         user = owner(request.scope, user or None, runtime(request).settings.auth == "on")
     except PermissionError as exc:
@@ -25,9 +32,19 @@ def _ids(request: Request, user: str | None, character: str | None) -> tuple[str
         raise ApiError(code, message, status=403 if code == "forbidden" else 401) from None
     if not user or not USER_ID.match(user):
         raise ApiError("invalid_request", "user: 1-128 letters, digits or . _ @ -")
+    return user
+
+
+def _ids(
+    request: Request, user: str | None, character: str | None, conversation: str | None
+) -> tuple[str, str, str]:
+    user = _user(request, user)
     if not character or not CHARACTER_ID.match(character):
         raise ApiError("invalid_request", "character: a character id")
-    return user, character
+    conversation = conversation or DEFAULT_CONVERSATION
+    if not CONVERSATION_ID.match(conversation):
+        raise ApiError("invalid_request", "conversation: 1-64 lower-case letters, digits, _ or -")
+    return user, character, conversation
 
 
 def _unavailable(exc: MemoryStoreError) -> ApiError:
@@ -36,11 +53,18 @@ def _unavailable(exc: MemoryStoreError) -> ApiError:
 
 @router.get("", response_model=None)
 async def get_conversation(
-    request: Request, user: str | None = None, character: str | None = None
+    request: Request,
+    user: str | None = None,
+    character: str | None = None,
+    conversation: str | None = None,
 ) -> Response:
-    ids = _ids(request, user, character)
+    store = runtime(request).store
     try:
-        body: dict[str, Any] = await runtime(request).store.conversation(*ids)
+        if character is None and conversation is None:
+            who = _user(request, user)
+            return JSONResponse({"user_id": who, "conversations": await store.conversations(who)})
+        ids = _ids(request, user, character, conversation)
+        body: dict[str, Any] = await store.conversation(*ids)
     except MemoryStoreError as exc:
         raise _unavailable(exc) from exc
     return JSONResponse(body)
@@ -48,11 +72,15 @@ async def get_conversation(
 
 @router.delete("", response_model=None)
 async def reset_conversation(
-    request: Request, user: str | None = None, character: str | None = None
+    request: Request,
+    user: str | None = None,
+    character: str | None = None,
+    conversation: str | None = None,
 ) -> Response:
-    ids = _ids(request, user, character)
+    ids = _ids(request, user, character, conversation)
     try:
         deleted = await runtime(request).store.reset(*ids)
     except MemoryStoreError as exc:
         raise _unavailable(exc) from exc
-    return JSONResponse({"user_id": ids[0], "character_id": ids[1], "deleted": deleted})
+    body = {"user_id": ids[0], "character_id": ids[1], "conversation_id": ids[2]}
+    return JSONResponse({**body, "deleted": deleted})
