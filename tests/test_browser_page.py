@@ -194,3 +194,94 @@ def test_character_made_in_the_page(live_server, shots: Path, tmp_path: Path) ->
         page.click("#confirm-ok")
         wait_vc(page, f"!vc.characters.some(c => c.id === {last!r})", 10)
         assert httpx.get(f"{url}/v1/characters/{last}").status_code == 404
+
+
+def test_conversations_have_urls_names_and_fit_a_phone(
+    live_server, shots: Path, tmp_path: Path
+) -> None:
+    """Reload and back/forward keep the conversation; your name is the card's {{user}}; the
+    list shows each conversation's last line and time; all of it works at 375 px."""
+    url = live_server.url
+    user = f"web-conv-{uuid.uuid4().hex[:8]}"
+    card = {
+        "spec": "chara_card_v2",
+        "spec_version": "2.0",
+        "data": {
+            "name": f"Skipper {uuid.uuid4().hex[:4]}",
+            "description": "{{char}} sails a small boat.",
+            "first_mes": "Ahoy, {{user}}!",
+            "alternate_greetings": ["Fair winds, {{user}}."],
+        },
+    }
+    cid = httpx.post(url + "/v1/characters", json=card, timeout=10).json()["id"]
+    quiet = silence_wav(tmp_path / "quiet.wav")
+    with browser_page(quiet, width=375, height=740, mobile=True) as page:
+        page.goto(url + "/")
+        page.evaluate(f"localStorage.setItem('voiceChat.user', '{user}')")
+        # Settings: your name, kept in this browser.
+        page.click("#settings-button")
+        page.fill("#settings-name", "Ahab")
+        page.click("#settings-save")
+        assert vc(page, "vc.settings.name") == "Ahab"
+        page.reload()
+        page.wait_for_selector(f".card[data-id='{cid}']", timeout=15000)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        # Two greetings: the page asks which one starts the conversation.
+        page.click(f".card[data-id='{cid}']")
+        page.wait_for_selector("#greet[open]")
+        assert_accessible(page, "greeting choice")
+        page.check("#greet-list input[value='1']")
+        page.click("#greet-ok")
+        wait_vc(page, "vc.connection === 'open'", 30)
+        assert vc(page, "vc.session.user.name") == "Ahab"
+        greeting = wait_vc(page, "vc.stats.responses.find(r => r.status !== 'in_progress')", 40)
+        assert greeting["text"] == "Fair winds, Ahab."
+        conversation = vc(page, "vc.conversation")
+        assert page.url.endswith(f"#/talk/{cid}/{conversation}")
+        page.fill("#text-input", "My boat is called Seagull.")
+        page.press("#text-input", "Enter")
+        wait_vc(page, "vc.stats.responses.filter(r => r.status === 'completed').length > 1", 60)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        assert_accessible(page, "call at 375 px")
+        page.screenshot(path=str(shots / "phone-call.png"))
+
+        # Reload: the same conversation, its earlier turns shown, no new greeting.
+        page.reload()
+        wait_vc(page, "vc.connection === 'open'", 30)
+        assert vc(page, "vc.conversation") == conversation
+        earlier = wait_vc(page, "vc.transcript().filter(m => m.earlier)", 5)
+        assert any("Seagull" in m["text"] for m in earlier)
+        # Back to the picker: the conversation is listed with its last line and time.
+        page.click("#back")
+        item = page.locator(f".recent-item[data-conversation='{conversation}']")
+        item.wait_for(timeout=10000)
+        text = item.inner_text()
+        assert "just now" in text and card["data"]["name"] in text
+        last = httpx.get(url + "/v1/conversations", params={"user": user}).json()
+        assert last["conversations"][0]["last_message"]["text"][:20] in text
+        assert "Last talked" in page.inner_text(f".card-item[data-character='{cid}']")
+        assert_accessible(page, "picker with conversations at 375 px")
+        page.screenshot(path=str(shots / "phone-picker.png"))
+        # Back and forward move between the picker and the conversation.
+        page.go_back()
+        wait_vc(page, f"vc.connection === 'open' && vc.conversation === {conversation!r}", 30)
+        page.go_forward()
+        wait_vc(page, "vc.state === 'idle'", 10)
+        assert page.is_visible("#picker")
+        # A new conversation keeps the old one in the list.
+        page.click(f".recent-item[data-conversation='{conversation}'] .recent-open")
+        wait_vc(page, "vc.connection === 'open'", 30)
+        page.click("#new-conversation")
+        page.wait_for_selector("#greet[open]")
+        page.click("#greet-ok")  # "surprise me"
+        wait_vc(page, f"vc.connection === 'open' && vc.conversation !== {conversation!r}", 30)
+        wait_vc(page, "vc.stats.responses.some(r => r.status === 'completed')", 40)
+        page.click("#back")
+        page.wait_for_selector(f".recent-item[data-character='{cid}'] >> nth=1", timeout=10000)
+        # The editor fits the phone too.
+        page.click(f".card-item[data-character='{cid}'] .card-edit")
+        page.wait_for_selector("#editor[open]")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        box = page.locator("#editor").bounding_box()
+        assert box is not None and box["width"] <= 375
+        page.screenshot(path=str(shots / "phone-editor.png"))

@@ -30,6 +30,15 @@ from voice_chat.settings import Settings
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+#: a voice spoken at another speed: ``<voice id>@speed=<factor>`` (a session's speech speed)
+SPEED_MARK = "@speed="
+MIN_SPEED, MAX_SPEED = 0.5, 2.0
+
+
+def at_speed(voice_id: str, speed: float) -> str:
+    """The id of ``voice_id`` spoken ``speed`` times as fast (the voice itself at 1.0)."""
+    speed = round(min(MAX_SPEED, max(MIN_SPEED, speed)), 2)
+    return voice_id if speed == 1.0 else f"{voice_id}{SPEED_MARK}{speed:.2f}"
 
 
 def load_stt(settings: Settings) -> SpeechToText:
@@ -120,7 +129,10 @@ class Runtime:
                 future = self._synths[voice_id] = Future()
         if building:
             try:
-                spec = self.voices.get(voice_id)
+                base, mark, factor = voice_id.partition(SPEED_MARK)
+                spec = self.voices.get(base)
+                if mark:  # the same voice, faster or slower
+                    spec = spec.model_copy(update={"speed": spec.speed * float(factor)})
                 threads = self.settings.tts_threads
                 future.set_result(build_synthesizer(spec, self.voices.get, threads))
             except BaseException as exc:
@@ -143,11 +155,14 @@ class Runtime:
             self._broken.add(voice_id)  # not tried again until the voice changes
             return self.settings.default_voice
 
-    async def prepare_voice(self, voice_id: str | None) -> tuple[str, int]:
-        """Resolve a character's voice once, off the event loop: (voice id, its sample rate)."""
+    async def prepare_voice(self, voice_id: str | None, speed: float = 1.0) -> tuple[str, int]:
+        """Resolve a character's voice once, off the event loop: (voice id, its sample rate).
+
+        With a ``speed`` other than 1, the id is that of the voice at that speed.
+        """
 
         def resolve() -> tuple[str, int]:
-            chosen = self.voice_for(voice_id)
+            chosen = at_speed(self.voice_for(voice_id), speed)
             return chosen, self.synthesizer(chosen).sample_rate
 
         return await self.run(self.tts_pool, resolve)
@@ -156,7 +171,8 @@ class Runtime:
         """A voice was registered, replaced or removed: list again, rebuild on next use."""
         self.voices.refresh()
         with self._synth_lock:
-            self._synths.pop(voice_id, None)
+            for cached in [k for k in self._synths if k.partition(SPEED_MARK)[0] == voice_id]:
+                self._synths.pop(cached, None)
             self._broken.discard(voice_id)
 
     async def run(self, pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:

@@ -19,7 +19,7 @@ from voice_chat.characters.registry import CharacterError
 from voice_chat.errors import VoiceChatError
 from voice_chat.memory.store import CONVERSATION_ID, DEFAULT_CONVERSATION
 from voice_chat.metrics import SESSIONS, render
-from voice_chat.runtime.local import Runtime
+from voice_chat.runtime.local import MAX_SPEED, MIN_SPEED, Runtime
 from voice_chat.server.api import auth as auth_api
 from voice_chat.server.api import characters, conversations, models, voice_preview, voices
 from voice_chat.server.api.deps import api_error
@@ -196,6 +196,13 @@ async def _realtime(rt: Runtime, ws: WebSocket) -> None:
     except ValueError:
         bad_rate = "input_sample_rate must be an integer from 8000 to 48000"
         return await _refuse(ws, "invalid_event", bad_rate, 1008)
+    try:
+        speed = float(query.get("speed") or 1.0)
+        if not MIN_SPEED <= speed <= MAX_SPEED:
+            raise ValueError
+    except ValueError:
+        bad_speed = f"speed must be a number from {MIN_SPEED} to {MAX_SPEED} (1 is normal)"
+        return await _refuse(ws, "invalid_event", bad_speed, 1008)
     if not CONVERSATION_ID.match(query.get("conversation") or DEFAULT_CONVERSATION):
         bad_id = "conversation must be 1-64 lower-case letters, digits, _ or -"
         return await _refuse(ws, "invalid_event", bad_id, 1008)

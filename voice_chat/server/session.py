@@ -20,7 +20,7 @@ from voice_chat.pipeline.conversation import Conversation, conversation_info
 from voice_chat.pipeline.endpoint import policy_for
 from voice_chat.pipeline.pipeline import Pipeline
 from voice_chat.pipeline.ports import SessionConfig, TurnConfig
-from voice_chat.runtime.local import Runtime
+from voice_chat.runtime.local import SPEED_MARK, Runtime
 from voice_chat.server.limits import EventGate
 from voice_chat.server.outbox import AudioRateGuard, WebSocketOutbox
 from voice_chat.server.protocol import (
@@ -58,6 +58,7 @@ class RealtimeSession:
         self.user_locked = s.auth == "on"
         self.event_gate = EventGate(s.max_events_per_s, s.event_burst)
         self.conversation_id = query.get("conversation") or DEFAULT_CONVERSATION
+        self.speed = float(query.get("speed") or 1.0)  # checked by the app before the session
         self.requested_output_rate: int | None = None  # set by output_audio_format
         self.config = SessionConfig(
             character=character,
@@ -112,7 +113,7 @@ class RealtimeSession:
 
     async def _new_pipeline(self, character: Character) -> Pipeline:
         """Resolve the character's voice once (off the event loop), then build the pipeline."""
-        voice_id, native_rate = await self.runtime.prepare_voice(character.voice)
+        voice_id, native_rate = await self.runtime.prepare_voice(character.voice, self.speed)
         cfg = self.config
         cfg.character, cfg.voice_id = character, voice_id
         cfg.output_rate = self.requested_output_rate or native_rate
@@ -124,7 +125,8 @@ class RealtimeSession:
             "id": self.id,
             "character": cfg.character.id,
             "character_name": cfg.character.name,
-            "voice": cfg.voice_id,
+            "voice": cfg.voice_id.partition(SPEED_MARK)[0],
+            "speech_speed": self.speed,
             "user": {"id": self.user_id, "name": cfg.user_name},
             "turn_detection": {
                 "type": cfg.turn.type,

@@ -8,7 +8,11 @@ import { dom, app, imports, conversations, stats, userId, audio } from "/static/
 import { lab, editor, checkHealth, loadCharacters } from "/static/picker.js";
 import { editorStats } from "/static/editor.js";
 import { wireImport } from "/static/importer.js";
-import { startCall, endCall, newConversation, connect } from "/static/call.js";
+import { openCharacter, newConversation, connect, reconnectNow } from "/static/call.js";
+import { wireRouter, goToPicker } from "/static/router.js";
+import { historyStats } from "/static/conversations.js";
+import { createSettings, settings, settingsStats } from "/static/settings.js";
+import { restartMic } from "/static/mic.js";
 import { toggleMute, applyMode, pressPtt, releasePtt, sendText } from "/static/mic.js";
 import { computeState, updateState, renderControls, frame, faceStats } from "/static/status.js";
 
@@ -18,8 +22,18 @@ function isTyping(target) {
   return !!target.closest('input:not([type="radio"]):not([type="checkbox"]), textarea, select, [contenteditable=""], [contenteditable="true"]');
 }
 
+const settingsDialog = createSettings({
+  applied(changed) {
+    if (changed.includes("mode") && !app.character) applyMode(settings.mode, false);
+    if (!app.character) return;
+    if (changed.includes("mic")) restartMic();
+    if (changed.some((k) => k === "name" || k === "speed" || k === "preset")) reconnectNow();
+  },
+});
+
 function wire() {
-  dom.back.addEventListener("click", endCall);
+  dom.back.addEventListener("click", goToPicker);
+  dom.settingsButton.addEventListener("click", () => settingsDialog.open());
   dom.newConversation.addEventListener("click", newConversation);
   dom.labButton.addEventListener("click", () => lab.open());
   dom.createButton.addEventListener("click", () => editor.open());
@@ -137,20 +151,27 @@ window.voiceChat = {
   newConversation,
   pick(id) {
     const ch = app.characters.find((c) => c.id === id);
-    if (ch) startCall(ch);
+    if (ch) openCharacter(ch);
     return !!ch;
+  },
+  history: historyStats,
+  settings,
+  settingsStats,
+  get conversation() {
+    return app.conversation;
   },
   sendText,
   setMode: (m) => applyMode(m),
   pttDown: pressPtt,
   pttUp: () => releasePtt(),
-  hangUp: endCall,
+  hangUp: goToPicker,
 };
 
 wire();
-applyMode(app.mode, false);
+applyMode(settings.mode, false);
 renderControls();
 updateState();
 requestAnimationFrame(frame);
 checkHealth();
 loadCharacters();
+wireRouter();

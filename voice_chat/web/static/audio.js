@@ -85,15 +85,21 @@ export class AudioEngine {
 
   // ---- microphone -------------------------------------------------------
 
-  async startMic() {
+  /** Start the microphone: `deviceId` (from enumerateDevices) or the browser's default. */
+  async startMic(deviceId = "") {
     if (this.stream) return;
     if (!window.isSecureContext) throw new MicError("insecure");
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new MicError("unsupported");
     let stream;
     try {
-      stream = await navigator.mediaDevices.getUserMedia({
-        audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
-      });
+      const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 };
+      try {
+        stream = await navigator.mediaDevices.getUserMedia({ audio: deviceId ? { ...audio, deviceId: { exact: deviceId } } : audio });
+      } catch (err) {
+        // The chosen microphone is gone (unplugged): the default one will do.
+        if (!deviceId || !err || (err.name !== "OverconstrainedError" && err.name !== "NotFoundError")) throw err;
+        stream = await navigator.mediaDevices.getUserMedia({ audio });
+      }
     } catch (err) {
       const name = err && err.name;
       if (name === "NotAllowedError" || name === "SecurityError" || name === "PermissionDeniedError")

@@ -1,6 +1,6 @@
 // The call's lifecycle: start, end, the websocket, reconnects with backoff.
 
-import { $, api, toast, announce, confirmDialog } from "/static/ui.js";
+import { $, toast, announce } from "/static/ui.js";
 import { INPUT_RATE, dom, app, conversations, stats, userId, audio } from "/static/state.js";
 import { onAudioFrame, stopAllPlayback } from "/static/replies.js";
 import { handleEvent } from "/static/events.js";
@@ -8,16 +8,40 @@ import { checkHealth } from "/static/picker.js";
 import { faceInto } from "/static/faces.js";
 import { startMic, setMic, applyMode, releasePtt } from "/static/mic.js";
 import { emptyNote } from "/static/transcript.js";
+import { DEFAULT_CONVERSATION, conversationUrl, conversationsReady, conversationsWith, newConversationId, loadConversations } from "/static/conversations.js";
+import { chooseGreeting } from "/static/greetings.js";
+import { settings } from "/static/settings.js";
+import { renderCards } from "/static/picker.js";
 import { updateState, showBanner, hideBanner } from "/static/status.js";
 
 // ---------------------------------------------------------------- call lifecycle
-export function startCall(ch) {
+/**
+ * Talk to `ch` (a card was pressed): its most recent conversation goes on, or a new one starts
+ * (asking which greeting when the card has several). The address changes; the router starts it.
+ */
+export async function openCharacter(ch) {
+  audio.create().catch(() => {}); // inside the click: the browser lets sound start
+  await conversationsReady();
+  const latest = conversationsWith(ch.id)[0];
+  let conversation = latest ? latest.conversation_id : DEFAULT_CONVERSATION;
+  if (!latest) {
+    const greeting = await chooseGreeting(ch);
+    if (greeting === null) return;
+    app.pendingGreeting = greeting;
+    if (greeting >= 0) conversation = newConversationId();
+  }
+  location.hash = conversationUrl(ch.id, conversation);
+}
+
+/** Start the call of `conversation` with `ch` (the router calls this; see openCharacter). */
+export function startCall(ch, conversation = DEFAULT_CONVERSATION) {
   // Runs inside the click: the AudioContext may start playing right away.
   const audioReady = audio.create().catch((err) => {
     console.debug("audio:", err);
     toast("Sound can’t play in this browser (no AudioWorklet). You can still read and type.", { kind: "error" });
   });
   app.character = ch;
+  app.conversation = conversation;
   app.fatalError = null;
   app.responses.clear();
   app.userBubble = null;
@@ -47,6 +71,7 @@ export function startCall(ch) {
 export function endCall() {
   const ch = app.character;
   app.character = null;
+  app.conversation = null;
   clearReconnect();
   if (app.ws) {
     const ws = app.ws;
@@ -67,6 +92,7 @@ export function endCall() {
   updateState();
   const card = ch && dom.cards.querySelector(`[data-id="${CSS.escape(ch.id)}"]`);
   (card || dom.cards.querySelector(".card") || $("#main")).focus();
+  loadConversations().then(() => renderCards());
 }
 
 /** Close the socket without the reconnect logic; resolves once it is closed (at most 2 s). */
@@ -107,40 +133,21 @@ export async function reconnectNow() {
   connect();
 }
 
-/** "New conversation": forget the stored conversation, then connect again (a greeting follows). */
+/** "New conversation": another conversation with the same character (the old one is kept). */
 export async function newConversation() {
   const ch = app.character;
   if (!ch || app.restarting) return;
-  const name = dom.callName.textContent || ch.name || ch.id;
-  const ok = await confirmDialog({
-    title: "Start a new conversation?",
-    body: `${name} will forget everything you have said to each other so far. This can’t be undone.`,
-    confirm: "Start over",
-    danger: true,
-  });
-  if (!ok || app.character !== ch) return;
   app.restarting = true;
-  dom.newConversation.disabled = true;
-  await dropConnection();
   try {
-    const q = new URLSearchParams({ user: userId(), character: ch.id });
-    await api("DELETE", `/v1/conversations?${q}`);
+    const greeting = await chooseGreeting(ch);
+    if (greeting === null || app.character !== ch) return;
+    app.pendingGreeting = greeting;
     conversations.resets++;
-    app.responses.clear();
-    app.userBubble = null;
-    app.lastUserTurn = null;
-    dom.transcript.replaceChildren(emptyNote());
-    announce(`Started a new conversation with ${name}.`);
-  } catch (err) {
-    conversations.resetErrors.push(err.message);
-    toast(`Couldn’t start a new conversation: ${err.message}`, { kind: "error" });
+    location.hash = conversationUrl(ch.id, newConversationId());
+    announce(`Started a new conversation with ${ch.name || ch.id}. The earlier one is in your conversation list.`);
   } finally {
     app.restarting = false;
-    dom.newConversation.disabled = false;
   }
-  if (app.character !== ch) return;
-  app.reconnect.attempt = 0;
-  connect();
 }
 
 export function wsUrl() {
@@ -148,9 +155,14 @@ export function wsUrl() {
   const q = new URLSearchParams({
     character: app.character.id,
     user: userId(),
+    conversation: app.conversation || DEFAULT_CONVERSATION,
     turn_detection: app.mode,
     input_sample_rate: String(INPUT_RATE),
   });
+  const name = settings.name.trim();
+  if (name) q.set("user_name", name);
+  if (app.pendingGreeting != null && app.pendingGreeting >= 0) q.set("greeting", String(app.pendingGreeting));
+  if (Math.abs(settings.speed - 1) > 0.01) q.set("speed", settings.speed.toFixed(2));
   return `${proto}//${location.host}/v1/realtime?${q}`;
 }
 

@@ -20,6 +20,7 @@ export function handleEvent(ev) {
       app.session = ev.session || {};
       app.conn = "open";
       app.reconnect.attempt = 0;
+      app.pendingGreeting = null; // chosen for this conversation's start: used once
       clearReconnect();
       hideBanner("conn");
       if (app.session.character_name) dom.callName.textContent = app.session.character_name;

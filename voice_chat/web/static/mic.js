@@ -2,6 +2,7 @@
 
 import { MicError } from "/static/audio.js";
 import { toast, dismissToast } from "/static/ui.js";
+import { settings } from "/static/settings.js";
 import { MAX_TEXT_CHARS, PTT_TAIL_MS, PTT_MIN_MS, dom, app, audio } from "/static/state.js";
 import { isReplyActive, bargeIn } from "/static/replies.js";
 import { send } from "/static/call.js";
@@ -14,7 +15,7 @@ export async function startMic() {
   if (audio.micOn) return;
   setMic("starting");
   try {
-    await audio.startMic();
+    await audio.startMic(settings.mic);
     if (!app.character) {
       audio.stopMic();
       return;
@@ -43,6 +44,13 @@ export async function startMic() {
       action: retry ? { label: "Enable mic", run: () => startMic() } : null,
     });
   }
+}
+
+/** The microphone setting changed: use the new one now. */
+export function restartMic() {
+  if (!audio.micOn) return;
+  audio.stopMic();
+  startMic();
 }
 
 export function setMic(state) {

@@ -5,7 +5,8 @@ import { createLab } from "/static/lab.js";
 import { createEditor } from "/static/editor.js";
 import { dom, app, audio } from "/static/state.js";
 import { avatarInto } from "/static/faces.js";
-import { startCall, reconnectNow } from "/static/call.js";
+import { openCharacter, reconnectNow } from "/static/call.js";
+import { renderConversations, talkedHint } from "/static/conversations.js";
 import { showBanner, hideBanner } from "/static/status.js";
 
 // ---------------------------------------------------------------- voice lab
@@ -126,7 +127,7 @@ export function renderCards() {
         type: "button",
         className: "card",
         dataset: { id: ch.id },
-        onclick: () => startCall(ch),
+        onclick: () => openCharacter(ch),
       },
       av,
       // The accessible name is the visible text, after a hidden "Talk to".
@@ -136,6 +137,7 @@ export function renderCards() {
         el("span", { className: "sr-only", text: "Talk to " }),
         el("span", { className: "card-name", text: name }),
         el("span", { className: "card-desc", text: ch.description || "" }),
+        talkedHint(ch.id) ? el("span", { className: "card-talked", text: talkedHint(ch.id) }) : null,
       ),
     );
     const cta = el("span", { className: "card-cta", "aria-hidden": "true" });
@@ -179,6 +181,7 @@ export function renderCards() {
     if (ch.id === app.justImported) item.classList.add("is-new");
     dom.cards.append(item);
   }
+  renderConversations();
   if (refocus) {
     const item = dom.cards.querySelector(`[data-character="${CSS.escape(refocus.id)}"]`);
     const target = item && (item.querySelector("." + refocus.cls) || item.querySelector(".card"));

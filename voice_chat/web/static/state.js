@@ -18,6 +18,10 @@ export const dom = {
   picker: $("#picker"),
   cards: $("#cards"),
   cardsEmpty: $("#cards-empty"),
+  recent: $("#recent"),
+  recentList: $("#recent-list"),
+  recentMore: $("#recent-more"),
+  settingsButton: $("#settings-button"),
   call: $("#call"),
   back: $("#back"),
   callAvatar: $("#call-avatar"),
@@ -53,6 +57,8 @@ export const dom = {
 export const app = {
   characters: [],
   character: null, // the character of the current call
+  conversation: null, // its conversation id
+  pendingGreeting: null, // the greeting chosen for the conversation about to start (-1: any)
   conn: "idle", // idle | connecting | open | reconnecting | failed
   ws: null,
   session: null,
