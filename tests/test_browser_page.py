@@ -149,6 +149,8 @@ def test_character_made_in_the_page(live_server, shots: Path, tmp_path: Path) ->
 
         # It speaks with the chosen voice: the session says so and the greeting is heard.
         page.click(f".card[data-id='{cid}']")
+        page.wait_for_selector("#greet[open]")  # two greetings: which one starts?
+        page.click("#greet-ok")  # "surprise me"
         wait_vc(page, "vc.connection === 'open'", 30)
         assert vc(page, "vc.session.voice") == "sage"
         first = wait_vc(page, "vc.stats.responses.find(r => r.playedMs > 300)", 40)
