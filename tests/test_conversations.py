@@ -16,7 +16,7 @@ import websockets
 
 from voice_chat.client.rtclient import RealtimeClient
 from voice_chat.memory import MemoryStoreError, Store
-from voice_chat.memory.migrations import migrate
+from voice_chat.memory.migrations import SCHEMA_VERSION, migrate
 
 
 def test_conversations_are_kept_apart_and_listed(tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_migration_keeps_old_messages_as_the_default_conversation(tmp_path: Path
     )
     conn.close()
     with Store(path) as store:
-        assert store.schema_version == 3
+        assert store.schema_version == SCHEMA_VERSION
         (old,) = store.history("u", "pip")
         assert old.text == "from before" and old.conversation_id == "default"
         assert store.conversations("u")[0]["conversation_id"] == "default"
