@@ -220,6 +220,7 @@ def test_conversations_have_urls_names_and_fit_a_phone(
     with browser_page(quiet, width=375, height=740, mobile=True) as page:
         page.goto(url + "/")
         page.evaluate(f"localStorage.setItem('voiceChat.user', '{user}')")
+        page.wait_for_selector(f".card[data-id='{cid}']", timeout=15000)
         # Settings: your name, kept in this browser.
         page.click("#settings-button")
         page.fill("#settings-name", "Ahab")
@@ -243,6 +244,20 @@ def test_conversations_have_urls_names_and_fit_a_phone(
         page.fill("#text-input", "My boat is called Seagull.")
         page.press("#text-input", "Enter")
         wait_vc(page, "vc.stats.responses.filter(r => r.status === 'completed').length > 1", 60)
+        # "Say it another way": the reply is made anew and spoken; the old one is gone.
+        replies = vc(page, "vc.transcript().filter(m => m.role === 'assistant').length")
+        page.click(".msg.bot .regenerate")
+        wait_vc(
+            page,
+            "vc.stats.regenerations === 1 && vc.stats.responses.length === 3 && "
+            "vc.stats.responses[2].status === 'completed' && vc.stats.responses[2].playedMs > 0",
+            60,
+        )
+        assert vc(page, "vc.transcript().filter(m => m.role === 'assistant').length") == replies
+        q = {"user": user, "character": cid, "conversation": vc(page, "vc.conversation")}
+        stored = httpx.get(url + "/v1/conversations", params=q).json()["messages"]
+        assert [m["role"] for m in stored] == ["assistant", "user", "assistant"]
+        assert stored[2]["text"] == vc(page, "vc.stats.responses[2].text")
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         assert_accessible(page, "call at 375 px")
         page.screenshot(path=str(shots / "phone-call.png"))

@@ -104,3 +104,30 @@ async def test_a_conversation_id_over_the_socket_and_http(live_server) -> None:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await ws.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def _say(rt: RealtimeClient, text: str) -> dict:
+    mark = rt.mark()
+    item = {"type": "message", "role": "user", "text": text}
+    await rt.send({"type": "conversation.item.create", "item": item})
+    return (await rt.wait_for("response.done", timeout=60, since=mark)).event["response"]
+
+
+@pytest.mark.slow
+async def test_regenerate_keeps_only_the_new_reply(live_server) -> None:
+    user = f"regen-{uuid.uuid4().hex[:8]}"
+    params = {"character": "nova", "user": user, "conversation": "c-regen"}
+    async with RealtimeClient.connect(live_server.ws_url, **params) as rt:
+        await rt.wait_for("response.done", timeout=60)  # the greeting
+        first = await _say(rt, "Tell me one thing about the sea.")
+        mark = rt.mark()
+        await rt.send({"type": "response.regenerate"})
+        again = (await rt.wait_for("response.done", timeout=60, since=mark)).event["response"]
+        assert again["id"] != first["id"] and again["status"] == "completed"
+        assert rt.events("response.audio.started")  # spoken again
+    q = {"user": user, "character": "nova", "conversation": "c-regen"}
+    stored = httpx.get(live_server.url + "/v1/conversations", params=q).json()["messages"]
+    roles = [m["role"] for m in stored]
+    assert roles == ["assistant", "user", "assistant"], stored
+    assert stored[1]["text"] == "Tell me one thing about the sea."
+    assert stored[2]["text"] == again["text"]

@@ -198,6 +198,22 @@ class Pipeline:
         await self.interrupt()
         self.reply = self._start(text=text, speech_end=time.monotonic(), live=True)
 
+    async def regenerate(self) -> bool:
+        """Make the last reply anew and speak it: the history keeps only the new one.
+
+        The user's turn it answered is asked again. False when the last turn is not a reply
+        to the user (nothing said yet, or only the greeting): the caller decides what to do.
+        """
+        await self.interrupt()
+        turns = self.conversation.turns()
+        if len(turns) < 2 or turns[-1].role != "assistant" or turns[-2].role != "user":
+            return False
+        asked, answer = turns[-2], turns[-1]
+        self.conversation.remove(answer.id)
+        self.conversation.remove(asked.id)  # stored again, in place, by the new reply
+        self.reply = self._start(text=asked.text, speech_end=time.monotonic(), live=True)
+        return True
+
     async def greet(self, greeting: str) -> None:
         if greeting.strip():
             self.reply = self._start(fixed=greeting, speech_end=time.monotonic(), live=True)

@@ -99,6 +99,12 @@ class ResponseCancel(_Event):
     response_id: str | None = None
 
 
+class Regenerate(_Event):
+    """Say the last reply again, made anew (the history keeps only the new one)."""
+
+    type: Literal["response.regenerate"]
+
+
 class Truncate(_Event):
     type: Literal["conversation.item.truncate"]
     response_id: str = Field(min_length=1, max_length=64)
@@ -106,7 +112,7 @@ class Truncate(_Event):
 
 
 ClientEvent = Annotated[
-    SessionUpdate | Commit | Clear | ItemCreate | ResponseCancel | Truncate,
+    SessionUpdate | Commit | Clear | ItemCreate | ResponseCancel | Regenerate | Truncate,
     Field(discriminator="type"),
 ]
 _adapter: TypeAdapter[Any] = TypeAdapter(ClientEvent)
@@ -116,6 +122,7 @@ EVENT_TYPES = {
     "input_audio_buffer.clear",
     "conversation.item.create",
     "response.cancel",
+    "response.regenerate",
     "conversation.item.truncate",
 }
 

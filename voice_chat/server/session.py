@@ -28,6 +28,7 @@ from voice_chat.server.protocol import (
     Commit,
     ItemCreate,
     ProtocolError,
+    Regenerate,
     ResponseCancel,
     SessionUpdate,
     Truncate,
@@ -248,8 +249,24 @@ class RealtimeSession:
         elif isinstance(event, ResponseCancel):
             if p.reply is not None and event.response_id in (None, p.reply.id):
                 await p.interrupt()
+        elif isinstance(event, Regenerate):
+            await self._regenerate()
         elif isinstance(event, Truncate):
             await p.truncate(event.response_id, event.audio_end_ms)
+
+    async def _regenerate(self) -> None:
+        """``response.regenerate``: the last reply made anew, or the greeting chosen anew."""
+        p = self.pipeline
+        if await p.regenerate():
+            return
+        turns = p.conversation.turns()
+        if len(turns) == 1 and turns[0].role == "assistant":  # only the greeting so far
+            p.conversation.remove(turns[0].id)
+            greeting = choose_greeting(self.config.character.card, user_name=self.user_name)
+            if greeting is not None:
+                await p.greet(greeting.text)
+                return
+        await self.outbox.error("nothing_to_regenerate", "there is no reply to say again yet")
 
     async def _update(self, event: SessionUpdate) -> None:
         cfg, update = self.config, event.session

@@ -24,5 +24,6 @@ export const CLIENT = Object.freeze({
   INPUT_AUDIO_BUFFER_CLEAR: "input_audio_buffer.clear",
   INPUT_AUDIO_BUFFER_COMMIT: "input_audio_buffer.commit",
   RESPONSE_CANCEL: "response.cancel",
+  RESPONSE_REGENERATE: "response.regenerate",
   SESSION_UPDATE: "session.update",
 });

@@ -7,6 +7,8 @@ import { clearReconnect, send } from "/static/call.js";
 import { expectReply } from "/static/mic.js";
 import { scrollTranscript, addMessage, onConversation, setBubbleText, ensureUserBubble, dropEmptyUserBubble, onUserTranscript, renderReplyText } from "/static/transcript.js";
 import { updateState, hideBanner } from "/static/status.js";
+import { offerRegenerate, withdrawRegenerate } from "/static/transcript.js";
+import { regenerate } from "/static/replies.js";
 import { SERVER, CLIENT } from "/static/event_names.js";
 
 // ---------------------------------------------------------------- server events
@@ -76,6 +78,7 @@ export function handleEvent(ev) {
       break;
     }
     case SERVER.RESPONSE_CREATED: {
+      withdrawRegenerate();
       const id = ev.response && ev.response.id;
       if (id == null || app.responses.has(id)) break;
       newResponse(id);
@@ -170,6 +173,7 @@ export function onResponseDone(resp) {
   r.bubble.classList.remove("pending");
   renderReplyText(r);
   if (r.stat.status === "completed" && r.text) announce(`${dom.callName.textContent}: ${r.text}`);
+  if (r.stat.status === "completed" && r.text) offerRegenerate(r.bubble, regenerate);
 }
 
 export const ERROR_TEXT = {

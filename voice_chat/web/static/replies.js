@@ -2,6 +2,7 @@
 
 import { app, stats, audio } from "/static/state.js";
 import { send } from "/static/call.js";
+import { expectReply } from "/static/mic.js";
 import { addMessage, renderReplyText } from "/static/transcript.js";
 import { updateState } from "/static/status.js";
 import { CLIENT } from "/static/event_names.js";
@@ -195,4 +196,22 @@ export function stopAllPlayback() {
 export function hasQueuedAudio() {
   for (const r of app.responses.values()) if (r.audioStarted && !r.drained && !r.flushed) return true;
   return false;
+}
+
+/**
+ * "Say it another way": the last reply is made anew and spoken (the server keeps only the new
+ * one). A reply still playing is cut first, so the truncation reaches the server before.
+ */
+export function regenerate() {
+  if (!app.session) return false;
+  const last = [...app.responses.values()].filter((r) => r.bubble && r.bubble.isConnected).pop();
+  const go = () => {
+    if (last && last.bubble) last.bubble.remove();
+    stats.regenerations++;
+    send({ type: CLIENT.RESPONSE_REGENERATE });
+    expectReply();
+  };
+  if (isReplyActive()) bargeIn("regenerate").then(go);
+  else go();
+  return true;
 }

@@ -97,6 +97,7 @@ export const stats = {
   underruns: 0,
   responses: [],
   bargeIns: [],
+  regenerations: 0,
   events: [],
   errors: [],
   connects: 0,

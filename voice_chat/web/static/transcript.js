@@ -194,3 +194,21 @@ export function spokenChars(r) {
   while (n < text.length && n > 0 && !/\s/.test(text[n])) n++;
   return n;
 }
+
+// ---------------------------------------------------------------- regenerate
+/** Offer "Say it another way" under the newest finished reply (only there). */
+export function offerRegenerate(bubble, run) {
+  withdrawRegenerate();
+  if (!bubble || !bubble.isConnected) return;
+  const btn = document.createElement("button");
+  btn.type = "button";
+  btn.className = "btn-link regenerate";
+  btn.textContent = "Say it another way";
+  btn.setAttribute("aria-label", "Regenerate the last reply");
+  btn.addEventListener("click", run);
+  bubble.append(btn);
+}
+
+export function withdrawRegenerate() {
+  for (const b of dom.transcript.querySelectorAll(".regenerate")) b.remove();
+}
