@@ -178,9 +178,11 @@ def test_import_card_by_file_input(live_server, shots: Path, tmp_path: Path) -> 
         result = page.locator("#clip-result")
         result.wait_for(timeout=5000)
         if voice.get("approximation"):
-            # The server's own explanation and score are shown as they are.
-            assert voice["message"] in result.inner_text()
-            assert "Similarity to the clip" in result.inner_text()
+            # Said in plain words, the closeness once; the server's explanation folded away.
+            shown = result.inner_text()
+            assert shown.count("How close it sounds to the clip") == 1
+            assert "formant" not in shown.lower() and "vocoder" not in shown.lower()
+            assert voice["message"] in result.locator(".approx-detail").text_content()
 
 
 def test_resumed_conversation_shows_earlier_turns(live_server, shots: Path, tmp_path: Path) -> None:

@@ -27,7 +27,9 @@ Talk with a character: hold the talk key (default: space) to speak, release it t
 Terminals report no key release, so a hold is detected by the key's auto-repeat; a short tap
 latches recording on instead, and a second tap sends (or use --toggle). Typing text and Enter
 sends it as a message; Esc stops the reply; pressing the talk key while the character speaks
-interrupts it. Scripted use: --input-file/--say with --text/--output-file (no audio devices)."""
+interrupts it. Without an audio device (or with --text-only) it starts in text-only mode: type
+your turns, read the replies (--reply-audio saves their sound). Scripted use: --input-file/--say
+with --text/--output-file."""
 
 
 def register(subparsers: Any) -> None:
@@ -97,6 +99,18 @@ def add_talk_arguments(p: argparse.ArgumentParser) -> None:
         "--text",
         action="store_true",
         help="print `you: ...` / `<character>: ...` lines and exit after the reply",
+    )
+    p.add_argument(
+        "--text-only",
+        action="store_true",
+        help="type your turns and read the replies, without sound (the default where there "
+        "is no audio device)",
+    )
+    p.add_argument(
+        "--reply-audio",
+        type=Path,
+        metavar="FILE.wav",
+        help="text-only: also write the replies' audio to this WAV",
     )
     p.add_argument(
         "--event-log",

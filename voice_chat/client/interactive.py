@@ -1,4 +1,5 @@
-"""Interactive mode: open the sound devices, then run the controller under the terminal UI."""
+"""Interactive mode: open the sound devices (or go text-only without them), then run the
+controller under the terminal UI."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from .audio_io import AudioInput, AudioOutput
 from .connection import build_url
 from .controller import Controller
 from .devices import (
+    AudioDeviceError,
     default_index,
     list_devices,
     load_sounddevice,
@@ -18,6 +20,7 @@ from .devices import (
 )
 from .options import TalkOptions
 from .ptt import PushToTalk
+from .textmode import TextOnlyOutput, wrap
 from .tui import TalkUI
 
 
@@ -38,11 +41,26 @@ async def run_interactive(opts: TalkOptions, log: TextIO | None) -> int:
         return await _run(opts, log)
 
 
+def _print(line: str) -> None:
+    print(wrap(line))  # between words, at the terminal's width
+
+
 async def _run(opts: TalkOptions, log: TextIO | None) -> int:
-    sd = load_sounddevice()
-    devices = list_devices(sd)
-    in_dev = resolve_device(opts.input_device, "input", devices, default_index(sd, "input"))
-    out_dev = resolve_device(opts.output_device, "output", devices, default_index(sd, "output"))
+    why = "--text-only" if opts.text_only else None
+    if why is None:
+        try:
+            sd = load_sounddevice()
+            devices = list_devices(sd)
+            in_dev = resolve_device(opts.input_device, "input", devices, default_index(sd, "input"))
+            out_dev = resolve_device(
+                opts.output_device, "output", devices, default_index(sd, "output")
+            )
+        except AudioDeviceError as exc:
+            if opts.input_device or opts.output_device:
+                raise  # a device was asked for by name: say it is not there
+            why = str(exc)
+    if why is not None:
+        return await _run_text_only(opts, log, why)
     url = build_url(opts.server, opts.character, opts.user, "server_vad" if opts.vad else "manual")
     output = AudioOutput(sd, out_dev)
     audio_in: AudioInput | None = None
@@ -51,7 +69,7 @@ async def _run(opts: TalkOptions, log: TextIO | None) -> int:
         ptt = PushToTalk(opts.repeat_delay, opts.release_timeout, toggle_only=opts.toggle)
         ui = TalkUI(
             Controller(
-                url, output, print, vad=opts.vad, user=opts.user, log=log, api_key=opts.api_key
+                url, output, _print, vad=opts.vad, user=opts.user, log=log, api_key=opts.api_key
             ),
             ptt,
             opts.key,
@@ -62,3 +80,24 @@ async def _run(opts: TalkOptions, log: TextIO | None) -> int:
         output.close()
         if audio_in is not None:
             audio_in.close()
+
+
+async def _run_text_only(opts: TalkOptions, log: TextIO | None, why: str) -> int:
+    """No sound: type, read. Says so first, and where the replies' audio goes, if anywhere."""
+    url = build_url(opts.server, opts.character, opts.user, "manual")
+    output = TextOnlyOutput(opts.reply_audio)
+    saved = f" Reply audio is written to {opts.reply_audio}." if opts.reply_audio else ""
+    reason = "" if why == "--text-only" else f" ({why})"
+    _print(
+        f"Text-only mode: no sound{reason}. Type a line and press Enter to talk; "
+        f"replies are printed.{saved}"
+    )
+    try:
+        ptt = PushToTalk(opts.repeat_delay, opts.release_timeout, toggle_only=opts.toggle)
+        controller = Controller(
+            url, output, _print, vad=False, user=opts.user, log=log, api_key=opts.api_key
+        )
+        ui = TalkUI(controller, ptt, opts.key, opts.server, text_only=True)
+        return await ui.run([])
+    finally:
+        output.close()

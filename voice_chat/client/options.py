@@ -25,6 +25,8 @@ class TalkOptions:
     timeout: float = 120.0
     repeat_delay: float = 0.75
     release_timeout: float = 0.25
+    text_only: bool = False  # no sound even where there is a device: type and read
+    reply_audio: Path | None = None  # text-only: write the replies' audio here
 
     @property
     def scripted(self) -> bool:

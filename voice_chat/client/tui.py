@@ -27,6 +27,7 @@ from prompt_toolkit.styles import Style
 from .controller import Controller, Phase
 from .pcm import meter
 from .ptt import KeyState, PushToTalk
+from .textmode import wrap
 
 STYLE = Style.from_dict(
     {
@@ -69,9 +70,16 @@ def validate_key(key: str) -> None:
 
 class TalkUI:
     def __init__(
-        self, controller: Controller, ptt: PushToTalk, key: str, server_label: str
+        self,
+        controller: Controller,
+        ptt: PushToTalk,
+        key: str,
+        server_label: str,
+        *,
+        text_only: bool = False,
     ) -> None:
         self.controller = controller
+        self.text_only = text_only  # no microphone: typing is the only way to talk
         self.ptt = ptt
         self.key = key
         self.server_label = server_label
@@ -112,6 +120,12 @@ class TalkUI:
         label = phase.value.upper()
         if phase is Phase.RECORDING and self.ptt.state is KeyState.LATCHED:
             label += " (latched)"
+        if self.text_only:
+            return [
+                (f"class:state.{phase.value}", f" {label} "),
+                ("", f"  {c.character_name}  "),
+                ("class:dim", f"text only  {self.server_label}"),
+            ]
         return [
             (f"class:state.{phase.value}", f" {label} "),
             ("", f"  {c.character_name}  "),
@@ -126,13 +140,21 @@ class TalkUI:
         if phase is Phase.CONNECTING or (c.notice and phase is Phase.READY):
             return [("class:dim", c.notice or "connecting...")]
         if phase is Phase.RECORDING:
-            return [("class:live", f"you: {c.partial_transcript}...")]
+            return [("class:live", self._wrapped(f"you: {c.partial_transcript}..."))]
         if phase in (Phase.THINKING, Phase.SPEAKING):
-            return [("class:live", f"{c.character_name}: {c.live_reply}")]
+            return [("class:live", self._wrapped(f"{c.character_name}: {c.live_reply}"))]
         return [("class:dim", "")]
+
+    def _wrapped(self, text: str) -> str:
+        """Broken between words (the window would break mid-word); the last 3 lines."""
+        width = self.app.output.get_size().columns if self.app.is_running else 80
+        return "\n".join(wrap(text, max(20, width - 1)).split("\n")[-3:])
 
     def _help(self) -> StyleAndTextTuples:
         key = key_label(self.key)
+        if self.text_only:
+            help_text = "text only: type + Enter to talk | Esc: stop reply | Ctrl-C: quit"
+            return [("class:dim", help_text)]
         if self.controller.vad:
             talk = "hands-free: just talk (headphones!)"
         elif self.ptt.toggle_only:
@@ -150,7 +172,11 @@ class TalkUI:
         talk_key = binding_key(self.key)
         # the talk key types normally once a text line has been started (space between words)
         talk_allowed = Condition(
-            lambda: not self.controller.vad and (self.ptt.active or not self.buffer.text)
+            lambda: (
+                not self.text_only
+                and not self.controller.vad
+                and (self.ptt.active or not self.buffer.text)
+            )
         )
 
         @kb.add(talk_key, filter=talk_allowed)

@@ -3,6 +3,10 @@
 
 import { el, api, ApiError, toast, announce, confirmDialog } from "/static/ui.js";
 import { labStats } from "/static/lab.js";
+import { plainError } from "/static/errors.js";
+
+// What kind of voice, in words for people rather than engine names.
+const KIND = { piper: "standard", derived: "tuned", kokoro: "multilingual", blend: "blended", coqui: "cloned", clip: "from a clip" };
 
 /** The part's functions, attached to the lab's shared context `L` ({d, dlg, host, voices, context}). */
 export function voicesPart(L) {
@@ -52,9 +56,9 @@ export function voicesPart(L) {
     }
     for (const v of L.voices) {
       const used = usersOf(v.id);
-      const badges = el("span", { className: "badges" }, el("span", { className: "badge", text: v.engine || "voice" }));
+      const badges = el("span", { className: "badges" }, el("span", { className: "badge", text: KIND[v.engine] || "voice" }));
       if (isUser(v)) badges.append(el("span", { className: "badge badge-user", text: "yours" }));
-      if (v.approximation) badges.append(el("span", { className: "badge badge-warn", text: "approximation" }));
+      if (v.approximation) badges.append(el("span", { className: "badge badge-warn", text: "close match" }));
       const play = L.playButton(`voice:${v.id}`, `Preview ${v.name}`, () => previewVoice(v));
       const main = el(
         "div",
@@ -96,7 +100,7 @@ export function voicesPart(L) {
     d.assignVoice.replaceChildren(option("", "Server default", !wantVoice), ...L.voices.map((v) => option(v.id, v.name, v.id === wantVoice)));
     // Tune: base voices (any voice can be the start).
     const base = d.tuneBase.value || (L.voices.find((v) => v.id === "joe") ? "joe" : L.voices[0] && L.voices[0].id);
-    d.tuneBase.replaceChildren(...L.voices.map((v) => option(v.id, `${v.name}${v.engine ? ` (${v.engine})` : ""}`, v.id === base)));
+    d.tuneBase.replaceChildren(...L.voices.map((v) => option(v.id, v.name, v.id === base)));
   }
   function previewText() {
     return d.previewText.value.trim() || d.previewText.defaultValue;
@@ -229,19 +233,28 @@ export function voicesPart(L) {
     }
   }
 
+  function closeness(score) {
+    return score >= 0.85 ? "very close" : score >= 0.7 ? "close" : score >= 0.5 ? "somewhat alike" : "not very alike";
+  }
+
   function showResult(box, v) {
     const sim = v.similarity || (v.analysis && v.analysis.similarity) || null;
     const title = el("p", { className: "result-title" }, el("span", { className: "tick", "aria-hidden": "true", text: "✓" }), ` Saved “${v.name}”`, el("span", { className: "muted", text: ` (${v.id})` }));
     const parts = [title];
     if (v.approximation) {
-      const note = el("div", { className: "approx" }, el("p", { className: "approx-title", text: "This voice is an approximation" }));
-      if (v.message) note.append(el("p", { text: v.message }));
+      // In plain words; the server's own explanation is there for whoever wants the detail.
+      const note = el(
+        "div",
+        { className: "approx" },
+        el("p", { className: "approx-title", text: "A close match, not a copy" }),
+        el("p", { text: "This server can’t copy a voice exactly. It took the closest of its own voices and tuned its pitch, tone and pace to the clip." }),
+      );
       if (sim && typeof sim.score === "number") {
-        let s = `Similarity to the clip: ${sim.score.toFixed(2)}`;
-        if (sim.method) s += ` (${sim.method})`;
-        if (typeof sim.base_score === "number") s += ` — the unmodified voice scored ${sim.base_score.toFixed(2)}`;
+        let s = `How close it sounds to the clip: ${closeness(sim.score)} (${sim.score.toFixed(2)})`;
+        if (typeof sim.base_score === "number") s += `; before tuning: ${sim.base_score.toFixed(2)}`;
         note.append(el("p", { className: "similarity", text: s + "." }));
       }
+      if (v.message) note.append(el("details", { className: "approx-detail" }, el("summary", { text: "Technical details" }), el("p", { text: v.message })));
       parts.push(note);
     } else if (v.message) parts.push(el("p", { text: v.message }));
     const play = L.playButton(`saved:${v.id}`, `Preview ${v.name}`, async () => {
@@ -269,7 +282,8 @@ export function voicesPart(L) {
       statusEl.append(el("span", { className: "error-text", text: message }));
     }
     if (statusEl && statusEl.tagName === "UL") statusEl.replaceChildren(el("li", { className: "voice-empty error-text", text: message }));
-    toast(`Couldn’t ${action}: ${message}`, { kind: "error" });
+    const plain = plainError(err, action);
+    toast(plain.text, { kind: "error", detail: plain.detail });
   }
 
   return { assign, assignRow, deleteVoice, fail, fillSelects, isUser, loadVoices, option, previewText, previewVoice, register, renderVoices, showResult, usersOf, voiceName };
