@@ -3,12 +3,16 @@ store and its migration, route roles, rate buckets, and the crash-hygiene fixes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import json
 import os
 import sqlite3
 import subprocess
 import sys
 import time
+import warnings
 import zipfile
 from io import BytesIO
 from pathlib import Path
@@ -273,3 +277,29 @@ def test_card_staging_of_a_dead_process_cleaned(tmp_path: Path) -> None:
     assert [p.name for p in lib.staging.iterdir()] == [mine.name]
     os.utime(mine, (time.time() - 7200, time.time() - 7200))
     assert lib.clean_staging() == 1
+
+
+async def test_prefill_cancelled_before_it_starts_leaves_no_coroutine() -> None:
+    """The 'coroutine LlamaChat.warm was never awaited' warning: a session closed at once
+    cancels its prefill task before it runs. The job is now made inside the task."""
+    from voice_chat.pipeline.pipeline import _quietly
+
+    ran: list[int] = []
+
+    async def warm() -> None:
+        ran.append(1)
+
+    async def cancelled_at_once(task_arg: object) -> list[warnings.WarningMessage]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            task = asyncio.create_task(_quietly(task_arg))  # type: ignore[arg-type]
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            del task
+            gc.collect()
+        return [w for w in caught if "never awaited" in str(w.message)]
+
+    assert await cancelled_at_once(lambda: warm()) == [] and ran == []
+    await _quietly(lambda: warm())  # not cancelled: the job runs
+    assert ran == [1]
