@@ -72,7 +72,7 @@ async def test_text_events_are_rate_limited(server: LiveServer) -> None:
             await rt.ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
         await asyncio.sleep(1.0)
         limited = [e for e in rt.events("error") if e["error"]["code"] == "rate_limited"]
-        assert 1 <= len(limited) <= 2, rt.events("error")
+        assert 25 <= len(limited) <= 31, len(limited)  # burst 10, 5 a second: each drop answered
         assert "VOICE_CHAT_MAX_EVENTS_PER_S" in limited[0]["error"]["message"]
         await asyncio.sleep(1.0)  # tokens come back: the session goes on
         rt.mark()

@@ -44,26 +44,21 @@ class TokenBucket:
 
 
 class EventGate:
-    """A session's text-event rate limit (``max_events_per_s``, bursts of ``event_burst``)."""
+    """A session's text-event rate limit (``max_events_per_s``, bursts of ``event_burst``).
+
+    An event over the limit is dropped unparsed and answered with a ``rate_limited`` error,
+    so every frame still gets an answer; the refusal costs no JSON parsing."""
 
     def __init__(self, rate: float, burst: int) -> None:
         self.bucket = TokenBucket(rate, float(burst))
-        self.rate = rate
-        self._warned = -math.inf
+        self.message = (
+            f"too many events: at most {rate:g} a second, bursts of {burst} "
+            "(VOICE_CHAT_MAX_EVENTS_PER_S, VOICE_CHAT_EVENT_BURST); this one was dropped"
+        )
 
     def admit(self) -> str | None:
-        """None: go ahead. Otherwise drop the event; a non-empty string is the error to send
-        (at most once a second)."""
-        if self.bucket.take():
-            return None
-        now = time.monotonic()
-        if now - self._warned < 1.0:
-            return ""
-        self._warned = now
-        return (
-            f"too many events: at most {self.rate:g} a second (VOICE_CHAT_MAX_EVENTS_PER_S); "
-            "this one and others were dropped"
-        )
+        """None: go ahead. Otherwise the error message for the dropped event."""
+        return None if self.bucket.take() else self.message
 
 
 class KeyedBuckets:

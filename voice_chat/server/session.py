@@ -218,8 +218,7 @@ class RealtimeSession:
         s = self.runtime.settings
         refusal = self.event_gate.admit()
         if refusal is not None:
-            if refusal:  # at most one error a second; the rest are dropped quietly
-                await self.outbox.error("rate_limited", refusal)
+            await self.outbox.error("rate_limited", refusal)
             return
         if len(text.encode("utf-8", "replace")) > s.max_text_bytes:
             await self.outbox.error("frame_too_large", f"text frame over {s.max_text_bytes} bytes")

@@ -155,9 +155,8 @@ class GASession(ItemEvents):
             event = ce.parse(text)
             if not isinstance(event, ce.Append):  # audio has its own real-time guard
                 refusal = self.event_gate.admit()
-                if refusal is not None:
-                    if refusal:  # at most one error a second; the rest are dropped quietly
-                        await self.encoder.send_error("rate_limited", refusal)
+                if refusal is not None:  # dropped, and answered
+                    await self.encoder.send_error("rate_limited", refusal)
                     return
             await self._dispatch(event)
         except GAError as exc:
