@@ -150,9 +150,18 @@ def test_upload_rate_limit(server: LiveServer) -> None:
     assert httpx.get(server.url + "/v1/characters").status_code == 200  # reads are not limited
 
 
-async def test_oversized_messages_refused_by_the_transport(server: LiveServer) -> None:
-    """A message over the protocol limit is refused before it is buffered: close 1009."""
-    for payload in (b"\x00" * 70000, "x" * 70000, b"\x00" * (16 << 20)):
+async def test_oversized_messages_refused(server: LiveServer) -> None:
+    """Over the protocol limit: a frame_too_large error and the session goes on; over the
+    transport's limit (max_event_bytes, 1 MiB, for the OpenAI dialect's base64 audio): refused
+    before it is buffered, close 1009."""
+    async with RealtimeClient.connect(server.ws_url, character="nova") as rt:
+        await rt.wait_for("session.created", timeout=30)
+        for payload in (b"\x00" * 70000, "x" * 70000):
+            rt.mark()
+            await rt.ws.send(payload)
+            got = await rt.wait_for("error", timeout=10)
+            assert got.event["error"]["code"] == "frame_too_large"
+    for payload in (b"\x00" * (16 << 20), "x" * (2 << 20)):
         async with RealtimeClient.connect(server.ws_url, character="nova") as rt:
             await rt.wait_for("session.created", timeout=30)
             try:
