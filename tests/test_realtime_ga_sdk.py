@@ -348,3 +348,32 @@ async def test_spoken_barge_in_cancels_the_reply(live_server) -> None:
         await log.wait_for("response.done", timeout=120, status="completed")
         said = log.of("conversation.item.input_audio_transcription.completed")[-1]["transcript"]
         assert "joke" in said.lower(), said
+
+
+async def test_manual_turns_commit_then_response_create(live_server) -> None:
+    """turn_detection null: the client commits and asks for the reply (push-to-talk, telephony)."""
+    async with session(
+        live_server, "aria", audio={"input": {"turn_detection": None}}
+    ) as (conn, log, _):
+        assert log.of("session.updated")[-1]["session"]["audio"]["input"]["turn_detection"] is None
+        await send_speech(conn, espeak("What is the weather like today?"), tail_s=0.3)
+        await asyncio.sleep(0.5)
+        assert not log.of("input_audio_buffer.speech_started")  # no VAD
+        await conn.input_audio_buffer.commit()
+        await conn.response.create()  # at once: the reply waits for the transcript
+        done = await log.wait_for("response.done", timeout=120)
+        assert done["response"]["status"] == "completed"
+        committed = log.of("input_audio_buffer.committed")[-1]
+        transcript = log.of("conversation.item.input_audio_transcription.completed")[-1]
+        assert transcript["item_id"] == committed["item_id"]
+        assert "weather" in transcript["transcript"].lower(), transcript
+        # the reply came after the transcript, so it answered it
+        kinds = [e["type"] for e in log.events]
+        assert kinds.index("conversation.item.input_audio_transcription.completed") < kinds.index(
+            "response.created"
+        )
+        # a commit with nothing buffered is refused in the API's words
+        log.mark()
+        await conn.input_audio_buffer.commit()
+        err = await log.wait_for("error", timeout=10)
+        assert err["error"]["code"] == "input_audio_buffer_commit_empty"

@@ -23,6 +23,7 @@ from voice_chat.server.ga.items import Items, assistant_item, new_id, user_item
 
 log = structlog.get_logger(__name__)
 SERVER_ERROR_CODES = {"response_failed", "internal_error"}
+API_CODES = {"nothing_to_commit": "input_audio_buffer_commit_empty"}  # the pipeline's -> the API's
 
 
 @dataclass
@@ -89,7 +90,7 @@ class GAEncoder:
 
     # -------------------------------------------------- the pipeline's Outbox
     async def error(self, code: str, message: str) -> None:
-        await self.send_error(code, message)
+        await self.send_error(API_CODES.get(code, code), message)
 
     async def audio(self, pcm: bytes) -> None:
         r = self.speaking
