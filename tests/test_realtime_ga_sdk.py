@@ -377,3 +377,30 @@ async def test_manual_turns_commit_then_response_create(live_server) -> None:
         await conn.input_audio_buffer.commit()
         err = await log.wait_for("error", timeout=10)
         assert err["error"]["code"] == "input_audio_buffer_commit_empty"
+
+
+async def test_input_audio_item_is_transcribed_and_answered(live_server) -> None:
+    import base64
+
+    from voice_chat.audio.pcm import float_to_pcm16, resample
+
+    speech = resample(espeak("Can you recommend a good book?"), 16000, 24000)
+    async with session(live_server, "sage") as (conn, log, _):
+        await conn.conversation.item.create(
+            item={"type": "message", "role": "user", "content": [
+                {"type": "input_audio", "audio": base64.b64encode(float_to_pcm16(speech)).decode()}
+            ]}
+        )
+        done = await log.wait_for("conversation.item.done", timeout=60)
+        assert "book" in done["item"]["content"][0]["transcript"].lower(), done
+        assert log.of("conversation.item.input_audio_transcription.completed")
+        await conn.response.create()
+        reply = await log.wait_for("response.done", timeout=120)
+        assert reply["response"]["status"] == "completed"
+        # deleting the item takes it out of the conversation; retrieving it then fails
+        await conn.conversation.item.delete(item_id=done["item"]["id"])
+        await log.wait_for("conversation.item.deleted", timeout=10)
+        await conn.conversation.item.retrieve(item_id=done["item"]["id"], event_id="rci_x")
+        err = await log.wait_for("error", timeout=10)
+        assert err["error"]["code"] == "item_retrieve_invalid_item_id"
+        assert err["error"]["event_id"] == "rci_x"
