@@ -128,3 +128,21 @@ def test_the_pages_event_names_are_generated_from_the_typed_events() -> None:
 
     assert JS_PATH.read_text() == render_js(), "run python -m voice_chat.server.event_names"
     assert set(SERVER.values()) == SERVER_EVENT_TYPES
+
+
+def test_client_instructions_are_added_to_the_persona_or_replace_it() -> None:
+    from voice_chat.characters.registry import Character
+    from voice_chat.pipeline.conversation import Turn
+    from voice_chat.pipeline.prompting import build_messages
+
+    sage = Character("sage", {"name": "Sage", "description": "A calm storyteller by the fire."})
+    turns = [Turn(1, "user", "Hello.")]
+    plain = build_messages(sage, turns)
+    added = build_messages(sage, turns, instructions="Speak like a pirate.")
+    assert added[0]["content"].startswith(plain[0]["content"])
+    assert added[0]["content"].endswith("Speak like a pirate.")
+    assert added[1:] == plain[1:]
+    replaced = build_messages(sage, turns, instructions="Speak like a pirate.",
+                              replace_persona=True)
+    assert replaced[0] == {"role": "system", "content": "Speak like a pirate."}
+    assert "storyteller" not in replaced[0]["content"] and replaced[-1]["content"] == "Hello."

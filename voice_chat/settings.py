@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     max_text_bytes: int = Field(65536, ge=256, le=16 * 1024 * 1024)
     # one JSON event of the OpenAI Realtime dialect (its audio travels inside, as base64)
     max_event_bytes: int = Field(1 << 20, ge=4096, le=16 * 1024 * 1024)
+    # an OpenAI Realtime client's instructions: added to the character's persona, or replacing it
+    realtime_instructions: Literal["add", "replace"] = "add"
     max_text_chars: int = Field(2000, ge=1, le=100000)
     max_utterance_s: float = Field(30.0, ge=1.0, le=600.0)
     max_audio_speed: float = Field(3.0, ge=1.0, le=100.0)

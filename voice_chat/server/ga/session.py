@@ -75,6 +75,7 @@ class GASession(ItemEvents):
             max_utterance_s=s.max_utterance_s,
             naive=s.pipeline_mode == "naive",
             auto_respond=self.state.auto_respond,
+            replace_persona=s.realtime_instructions == "replace",
         )
         self.guard = AudioRateGuard(s.max_audio_speed)  # appended audio
         self.event_gate = EventGate(s.max_events_per_s, s.event_burst)  # every other event
