@@ -129,6 +129,15 @@ def test_cross_origin_writes_refused(
     assert origin in err["message"] and "VOICE_CHAT_ALLOWED_ORIGINS" in err["message"]
 
 
+def test_cross_site_fetch_metadata_without_origin_refused(server: LiveServer) -> None:
+    r = httpx.post(
+        server.url + "/v1/voices/joe/assign",
+        headers={"Sec-Fetch-Site": "cross-site", "Content-Type": "text/plain"},
+        content=b'{"character": "nova"}',
+    )
+    assert r.status_code == 403 and r.json()["error"]["code"] == "origin_not_allowed"
+
+
 def test_nothing_changed_by_refused_writes(server: LiveServer) -> None:
     nova = httpx.get(server.url + "/v1/characters").json()["characters"]
     assert {c["id"]: c["voice"] for c in nova}["nova"] == "joe"

@@ -318,3 +318,37 @@ async def test_openai_sdk_authenticates_with_its_bearer_key(auth: AuthServer) ->
         async with bad.realtime.connect(model="nova") as conn:
             await conn.recv_bytes()
     assert "401" in str(refused.value), refused.value
+
+
+def test_terminal_client_with_and_without_a_key(auth: AuthServer) -> None:
+    def talk(*extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "voice_chat",
+                "talk",
+                "--server",
+                auth.server.ws_url,
+                "--character",
+                "nova",
+                "--say",
+                "Hello!",
+                "--text",
+                *extra,
+            ],
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=150,
+        )
+
+    refused = talk()
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "401" in refused.stderr and "API key" in refused.stderr, refused.stderr
+    ok = talk("--api-key", auth.bob)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip()
+    by_env = talk(env={"VOICE_CHAT_API_KEY": auth.bob})
+    assert by_env.returncode == 0, by_env.stderr

@@ -255,6 +255,13 @@ class HostOriginMiddleware:
             return await refuse(scope, receive, send, 421, "host_not_allowed", message)
         origin = header(scope, b"origin")
         checked = kind == "websocket" or scope.get("method", "GET") in UNSAFE_METHODS
+        if origin is None and checked and header(scope, b"sec-fetch-site") == "cross-site":
+            # a browser that left Origin out still says where the request came from
+            message = (
+                "a cross-site request cannot change anything here (Sec-Fetch-Site: cross-site);"
+                " add the page's origin to VOICE_CHAT_ALLOWED_ORIGINS"
+            )
+            return await refuse(scope, receive, send, 403, "origin_not_allowed", message)
         if origin is not None and checked:
             if not self.policy.origin_allowed(origin, host, scope.get("scheme", "http")):
                 shown = origin[:100]
