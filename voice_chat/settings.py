@@ -6,8 +6,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from voice_chat.engines.presets import DEFAULT_PRESET, PRESETS, unknown_preset
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,8 +79,11 @@ class Settings(BaseSettings):
 
     # --- language model
     llm_engine: Literal["llama", "openai"] = "llama"
-    llm_model: str = "embedded:smollm2-135m"
-    llm_threads: int = Field(1, ge=1, le=64)
+    llm_preset: str = Field(
+        DEFAULT_PRESET, description="fast | quality: sets llm_model and llm_threads unless given"
+    )
+    llm_model: str = PRESETS[DEFAULT_PRESET].model
+    llm_threads: int = Field(PRESETS[DEFAULT_PRESET].threads, ge=1, le=64)
     llm_context: int = Field(2048, ge=256, le=131072)
     llm_temperature: float = Field(0.3, ge=0.0, le=2.0)
     llm_repeat_penalty: float = Field(1.15, ge=1.0, le=2.0)
@@ -169,6 +174,22 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return v
+
+    @field_validator("llm_preset")
+    @classmethod
+    def _known_preset(cls, v: str) -> str:
+        if v not in PRESETS:
+            raise ValueError(unknown_preset(v))
+        return v
+
+    @model_validator(mode="after")
+    def _apply_preset(self) -> Settings:
+        preset = PRESETS[self.llm_preset]
+        if "llm_model" not in self.model_fields_set:
+            self.llm_model = preset.model
+        if "llm_threads" not in self.model_fields_set:
+            self.llm_threads = preset.threads
+        return self
 
     @field_validator("stt_language")
     @classmethod

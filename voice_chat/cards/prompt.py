@@ -114,12 +114,14 @@ def build_messages(
     default_system_prompt: str = DEFAULT_SYSTEM_PROMPT,
     default_post_history: str = DEFAULT_POST_HISTORY,
     rng: random.Random | None = None,
+    examples: bool = True,
 ) -> list[Message]:
     """Chat messages (``{"role", "content"}``) for the LLM. See the module docstring.
 
     ``history``: oldest first; dicts with ``role`` and ``content`` (or ``text``) or objects
     with ``.role`` and ``.text`` (e.g. :class:`voice_chat.memory.Message`). ``greeting``:
     the spoken greeting when it is not already the first message of ``history``.
+    ``examples=False`` leaves the example dialogue out.
     """
     rng = rng or random.Random()
     char = card.display_name
@@ -164,13 +166,13 @@ def build_messages(
             break
         available -= cost(message)
         kept.insert(0, message)
-    examples: list[Message] = []
-    if len(kept) == len(turns):  # examples only once the whole history fits
+    shown: list[Message] = []
+    if examples and len(kept) == len(turns):  # examples only once the whole history fits
         for block in split_examples(card.mes_example, char=char, user=user_name):
             rendered = [{"role": t["role"], "content": render(t["content"])} for t in block]
             block_cost = sum(cost(m) for m in rendered)
             if block_cost > available:
                 break
             available -= block_cost
-            examples += rendered
-    return [system, *examples, *_insert_depth(kept, lore), *post]
+            shown += rendered
+    return [system, *shown, *_insert_depth(kept, lore), *post]

@@ -28,6 +28,7 @@ def _serve(args: argparse.Namespace) -> int:
             stt_model=args.stt_model,
             llm_engine=args.llm_engine,
             llm_model=args.llm_model,
+            llm_preset=args.preset,
             llm_base_url=args.llm_base_url,
             default_character=args.character,
             log_level=args.log_level,
@@ -98,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data", help="data directory for user voices, characters, history")
     serve.add_argument("--stt-model", help="embedded:tiny.en, embedded:base, a folder or a name")
     serve.add_argument("--llm-engine", choices=["llama", "openai"])
+    serve.add_argument(
+        "--preset",
+        help="LLM preset: fast (SmolLM2-135M, the default) or quality (Qwen2.5-1.5B, an extra)",
+    )
     serve.add_argument("--llm-model", help="embedded:smollm2-135m, a .gguf path, or a model name")
     serve.add_argument("--llm-base-url", help="OpenAI-compatible server URL (llm-engine openai)")
     serve.add_argument("--character", help="default character id")

@@ -36,6 +36,16 @@ class GenerationOptions:
     temperature: float = 0.3
     repeat_penalty: float = 1.15  # small models loop without it; engines that lack it ignore it
     stop: tuple[str, ...] = ()
+    #: texts not to repeat (earlier replies, the user's words): engines that can steer
+    #: generation forbid every ``avoid_ngram``-token run of them; others ignore it
+    avoid: tuple[str, ...] = ()
+    avoid_ngram: int = 5
+    #: earlier replies whose openings a new reply may not reuse
+    openings: tuple[str, ...] = ()
+    #: phrases the reply may not contain (assistant talk for a character that is no AI)
+    banned: tuple[str, ...] = ()
+    #: text the reply starts with, already in the prompt (e.g. the character's name)
+    reply_prefix: str = ""
 
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": str}
@@ -55,6 +65,10 @@ class ChatModel(Protocol):
         ...
 
     def count_tokens(self, text: str) -> int: ...
+
+    def count_prompt(self, messages: list[Message]) -> int:
+        """Tokens of the whole prompt as the model sees it (chat template included)."""
+        ...
 
 
 class TurnAnalyzer(Protocol):

@@ -17,7 +17,7 @@ import itertools
 import re
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ import structlog
 
 from voice_chat.memory.backend import redact, scheme_of
 from voice_chat.memory.errors import MemoryStoreError
+from voice_chat.memory.facts import UserMemory
 from voice_chat.memory.store import DEFAULT_CONVERSATION, Message, Store
 from voice_chat.memory.turns import Turn
 
@@ -36,6 +37,7 @@ CACHED_TURNS = 200  # turns a session keeps in memory (far more than an LLM cont
 LOAD_TIMEOUT_S = 3.0
 RETRY_OPEN_S = 5.0
 UNAVAILABLE = "memory_unavailable"
+CORRUPT = "memory_corrupt"
 
 
 class StoredConversation:
@@ -54,13 +56,24 @@ class StoredConversation:
         self.memory, self.user_id, self.character_id = memory, user_id, character_id
         self.id = conversation_id
         self._turns: list[Turn] = []
+        self.user_memory = UserMemory()  # what the user told about themselves
         self._db_ids: dict[int, int] = {}  # local turn id -> message id (set by the writer)
         self.saving = False
         self.resumed = False
         self.pending: list[tuple[str, str]] = []  # errors to send once the session is up
         self.report: Callable[[str, str], None] = lambda code, message: None
 
-    def load(self, messages: list[Message]) -> None:
+    def load(
+        self,
+        messages: list[Message],
+        facts: Sequence[tuple[str, str]] = (),
+        corrupt: Sequence[str] = (),
+    ) -> None:
+        for kind, value in facts:
+            self.user_memory.add(kind, value)
+        for note in corrupt:  # left as it is in the database, skipped, reported
+            log.warning("corrupt memory row skipped", detail=note)
+            self.pending.append((CORRUPT, f"{note}; it was skipped and left untouched"))
         for m in messages:
             if m.role in ("user", "assistant"):
                 turn = Turn(next(self._ids), m.role, m.text)
@@ -99,6 +112,9 @@ class StoredConversation:
             del self._turns[:CACHED_TURNS]
         u, c, k = self.user_id, self.character_id, self.id
         self._write(lambda s: self._db_ids.__setitem__(turn.id, s.append(u, c, role, text, k)))
+        if role == "user":
+            for kind, value in self.user_memory.learn(text):
+                self._write(lambda s, k=kind, v=value: s.remember(u, c, k, v))
         return turn.id
 
     def update(self, turn_id: int, text: str) -> None:
@@ -124,6 +140,7 @@ class StoredConversation:
     def clear(self) -> None:
         """The conversation was reset from outside (the HTTP API)."""
         self._turns, self._db_ids = [], {}
+        self.user_memory = UserMemory()
 
 
 class ConversationMemory:
@@ -213,11 +230,14 @@ class ConversationMemory:
             return conv
         try:
             loading = self.submit(
-                lambda s: s.history(
-                    user_id, character_id, limit=CACHED_TURNS, conversation=conversation_id
+                lambda s: (
+                    s.history(
+                        user_id, character_id, limit=CACHED_TURNS, conversation=conversation_id
+                    ),
+                    *s.memory(user_id, character_id),
                 )
             )
-            conv.load(await asyncio.wait_for(asyncio.wrap_future(loading), LOAD_TIMEOUT_S))
+            conv.load(*await asyncio.wait_for(asyncio.wrap_future(loading), LOAD_TIMEOUT_S))
         except MemoryStoreError as exc:
             conv.pending.append((UNAVAILABLE, f"conversation memory is unavailable: {exc}"))
         except TimeoutError:

@@ -53,6 +53,18 @@ MIGRATIONS: list[list[Statement]] = [
         " ON messages (user_id, character_id, conversation_id, id)",
         "CREATE INDEX messages_by_user ON messages (user_id, id)",
     ],
+    # 5: what the user told a character about themselves (name, facts), append-only
+    [
+        """CREATE TABLE user_memory (
+            id {id},
+            user_id TEXT NOT NULL,
+            character_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            created_at {float} NOT NULL
+        )""",
+        "CREATE INDEX user_memory_by_conversation ON user_memory (user_id, character_id, id)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

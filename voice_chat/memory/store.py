@@ -10,7 +10,7 @@ holds every message stored before conversations had ids.
 a database that several servers share (:mod:`.postgres`). Schema migrations
 (:mod:`.migrations`) are applied on open. Calls are serialised behind a lock, so a ``Store``
 may be used from any thread (the server calls it through a worker thread). Every write is one
-statement and so atomic.
+statement (or one transaction) and so atomic.
 
 Failures raise :class:`MemoryStoreError`; a corrupt or foreign file is reported and left
 untouched, never deleted or recreated.
@@ -33,6 +33,7 @@ from .migrations import SCHEMA_VERSION
 from .sqlite import SQLiteBackend, database_path
 
 ROLES = ("user", "assistant", "system")
+MEMORY_KINDS = ("name", "fact")
 MAX_ID_CHARS = 256
 MAX_MESSAGE_CHARS = 100_000
 _COLUMNS = "id, user_id, character_id, role, text, created_at, edited_at, conversation_id"
@@ -154,6 +155,42 @@ class Store:
             rows = conn.execute(query, params).fetchall()
         return [Message(*row) for row in reversed(rows)]
 
+    def remember(self, user_id: str, character_id: str, kind: str, value: str) -> int:
+        """Keep one fact about the user (``kind`` ``name`` or ``fact``); return its id."""
+        _check_ids(user_id, character_id)
+        if kind not in MEMORY_KINDS or not isinstance(value, str) or not value.strip():
+            raise MemoryStoreError("invalid_argument", f"memory kinds: {MEMORY_KINDS}, with text")
+        value = _check_text(value)
+        with self._db("remember") as conn:
+            row = conn.execute(
+                "INSERT INTO user_memory (user_id, character_id, kind, value, created_at)"
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (user_id, character_id, kind, value, time.time()),
+            ).fetchone()
+            return int(row[0])
+
+    def memory(self, user_id: str, character_id: str) -> tuple[list[tuple[str, str]], list[str]]:
+        """The facts kept about a user, oldest first, and a note for each corrupt row.
+
+        A row that cannot be read as a fact (unknown kind, empty or non-text value) is left
+        as it is, skipped and reported: never overwritten, never fatal.
+        """
+        _check_ids(user_id, character_id)
+        with self._db("read memory") as conn:
+            rows = conn.execute(
+                "SELECT id, kind, value FROM user_memory WHERE user_id = ? AND character_id = ?"
+                " ORDER BY id",
+                (user_id, character_id),
+            ).fetchall()
+        facts, corrupt = [], []
+        for row_id, kind, value in rows:
+            if kind in MEMORY_KINDS and isinstance(value, str) and value.strip():
+                if len(value) <= MAX_MESSAGE_CHARS:
+                    facts.append((kind, value))
+                    continue
+            corrupt.append(f"memory row {row_id} is corrupt ({kind!r}: {str(value)[:40]!r})")
+        return facts, corrupt
+
     def update_text(self, message_id: int, text: str) -> None:
         """Replace a message's text (e.g. a reply cut to what the user heard)."""
         text = _check_text(text)
@@ -173,7 +210,8 @@ class Store:
     def reset_character(self, character_id: str) -> int:
         """Forget every user's conversation with a character (it was deleted)."""
         _check_ids("-", character_id)
-        with self._db("reset") as conn:
+        with self._db("reset") as conn, _transaction(conn):
+            conn.execute("DELETE FROM user_memory WHERE character_id = ?", (character_id,))
             return conn.execute(
                 "DELETE FROM messages WHERE character_id = ?", (character_id,)
             ).rowcount
@@ -183,24 +221,36 @@ class Store:
     ) -> int:
         """Forget one conversation; return how many messages were deleted."""
         _check_ids(user_id, character_id, conversation)
-        with self._db("reset") as conn:
-            return conn.execute(
+        with self._db("reset") as conn, _transaction(conn):
+            deleted = conn.execute(
                 "DELETE FROM messages"
                 " WHERE user_id = ? AND character_id = ? AND conversation_id = ?",
                 (user_id, character_id, conversation),
             ).rowcount
+            left = conn.execute(
+                "SELECT COUNT(*) FROM messages WHERE user_id = ? AND character_id = ?",
+                (user_id, character_id),
+            ).fetchone()[0]
+            if not left:  # the memory belongs to the user's talks with the character
+                conn.execute(
+                    "DELETE FROM user_memory WHERE user_id = ? AND character_id = ?",
+                    (user_id, character_id),
+                )
+            return deleted
 
     def conversation(
         self, user_id: str, character_id: str, conversation: str = DEFAULT_CONVERSATION
     ) -> dict[str, Any]:
         """JSON-ready view of one conversation for the HTTP API."""
         messages = self.history(user_id, character_id, conversation=conversation)
+        facts, _ = self.memory(user_id, character_id)
         return {
             "user_id": user_id,
             "character_id": character_id,
             "conversation_id": conversation,
             "message_count": len(messages),
             "messages": [m.to_dict() for m in messages],
+            "memory": [{"kind": k, "value": v} for k, v in facts],
         }
 
     def conversations(self, user_id: str, limit: int = MAX_LISTED) -> list[dict[str, Any]]:
@@ -246,6 +296,18 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextmanager
+def _transaction(conn: Connection) -> Iterator[None]:
+    """Several statements as one write (forgetting a conversation and its memory)."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _check_ids(user_id: str, character_id: str, conversation: str = DEFAULT_CONVERSATION) -> None:

@@ -25,6 +25,7 @@ def clean_for_speech(text: str) -> str:
     text = _STAGE.sub(" ", text)
     text = _EMOJI.sub("", text)
     text = text.replace("#", " ").replace("_", " ").replace("`", "")
+    text = text.replace('"', "").replace("\u201c", "").replace("\u201d", "")
     return _SPACES.sub(" ", text).strip()
 
 
@@ -59,6 +60,8 @@ class Chunker:
         yield from self._drain(final=False)
 
     def flush(self) -> Iterator[str]:
+        # a stage direction or quote left open when the reply stopped is not read out
+        self._buf = _OPEN_STAGE.sub(" ", self._buf)
         yield from self._drain(final=True)
 
     def _drain(self, final: bool) -> Iterator[str]:

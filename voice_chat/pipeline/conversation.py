@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Protocol
 
+from voice_chat.memory.facts import UserMemory
 from voice_chat.memory.turns import Turn
 
 __all__ = ["Conversation", "InMemoryConversation", "Turn", "conversation_info"]
@@ -16,6 +17,7 @@ class Conversation(Protocol):
     id: str  # the conversation's id among the user's conversations with the character
     resumed: bool  # it had turns when the session opened it
     pending: list[tuple[str, str]]  # (code, message) problems to report once the session is up
+    user_memory: UserMemory  # what the user told about themselves (learnt from user turns)
 
     def turns(self) -> list[Turn]: ...
     def add(self, role: str, text: str) -> int: ...
@@ -31,6 +33,7 @@ class InMemoryConversation:
     def __init__(self, conversation_id: str = "default") -> None:
         self.id = conversation_id
         self._turns: list[Turn] = []
+        self.user_memory = UserMemory()
         self.resumed = False
         self.pending: list[tuple[str, str]] = []
 
@@ -40,6 +43,8 @@ class InMemoryConversation:
     def add(self, role: str, text: str) -> int:
         turn = Turn(next(self._ids), role, text)
         self._turns.append(turn)
+        if role == "user":
+            self.user_memory.learn(text)
         return turn.id
 
     def update(self, turn_id: int, text: str) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -29,14 +30,20 @@ import structlog
 from voice_chat.audio.pcm import MODEL_RATE, StreamResampler, float_to_pcm16, pcm16_to_float
 from voice_chat.audio.vad import speech_ms
 from voice_chat.characters.registry import Character
-from voice_chat.engines.base import Message
+from voice_chat.engines.base import GenerationOptions, Message
 from voice_chat.metrics import observe_reply
 from voice_chat.pipeline import events as ev
 from voice_chat.pipeline.chunking import Chunker
 from voice_chat.pipeline.conversation import Conversation, Turn
 from voice_chat.pipeline.endpoint import SemanticEndpoint
 from voice_chat.pipeline.ports import Engines, Outbox, SessionConfig
-from voice_chat.pipeline.prompting import build_messages
+from voice_chat.pipeline.prompting import (
+    avoid_texts,
+    banned_phrases,
+    build_messages,
+    opening_texts,
+    stop_strings,
+)
 from voice_chat.pipeline.reply import (
     Announce,
     Audio,
@@ -77,6 +84,7 @@ class Pipeline:
         self._detached: set[asyncio.Task[None]] = set()  # transcriptions left to finish
         self._partial_text = ""
         self.endpoint = SemanticEndpoint(config, self.detector, engines)  # semantic_vad
+        self._prefill()  # the persona (and a resumed conversation) into the KV cache now
 
     @property
     def character(self) -> Character:
@@ -304,6 +312,9 @@ class Pipeline:
             raise
         except Exception as exc:
             log.exception("reply failed", response_id=reply.id)
+            if reply.user_turn is not None and reply.assistant_turn is None:
+                self.conversation.remove(reply.user_turn)  # never a line without its answer
+                reply.user_turn = None
             reply.finish()
             await self.outbox.error("response_failed", f"the reply failed: {_root(exc)}")
             await self.outbox.event(reply.done_event("failed"))
@@ -352,7 +363,11 @@ class Pipeline:
         busy = self.reply is not None and not self.reply.finished
         if self.config.naive or (busy and not now):
             return
-        messages = self._messages([*self.conversation.turns(), *pending])
+        try:
+            messages = self._messages([*self.conversation.turns(), *pending])
+        except ValueError as exc:  # the prompt cannot fit: the reply will say so
+            log.warning("no prefill", error=str(exc))
+            return
         prefill = self.engines.prefill
         self._prefill_task = asyncio.create_task(_quietly(lambda: prefill(messages)))
 
@@ -362,10 +377,24 @@ class Pipeline:
             cfg.character,
             turns,
             user_name=cfg.user_name,
+            memory=getattr(self.conversation, "user_memory", None),
             count_tokens=self.engines.count_tokens,
+            count_prompt=self.engines.count_prompt,
             budget_tokens=self.engines.prompt_budget(cfg.generation.max_tokens),
             instructions=cfg.instructions if instructions is None else instructions,
             replace_persona=cfg.replace_persona,
+        )
+
+    def _options(self, turns: Sequence[Turn]) -> GenerationOptions:
+        """The session's sampling, steered away from repeats and assistant talk."""
+        memory = getattr(self.conversation, "user_memory", None)
+        name = memory.name if memory is not None else None
+        return replace(
+            self.config.generation,
+            stop=(*self.config.generation.stop, *stop_strings(name or self.config.user_name)),
+            avoid=avoid_texts(turns),
+            openings=opening_texts(turns),
+            banned=banned_phrases(self.config.character, name),
         )
 
     # ------------------------------------------------ the three stages of a reply
@@ -410,11 +439,10 @@ class Pipeline:
     ) -> None:
         turns = [*self.conversation.turns(), Turn(0, "user", user_text)]
         messages = self._messages(turns, reply.instructions)
-        count = self.engines.count_tokens
-        reply.metrics["prompt_tokens"] = sum(count(m["content"]) for m in messages)
+        reply.metrics["prompt_tokens"] = self.engines.count_prompt(messages)
         t = time.monotonic()
         tokens = 0
-        stream = self.engines.generate(messages, self.config.generation, reply.stop_generating)
+        stream = self.engines.generate(messages, self._options(turns), reply.stop_generating)
         async for delta in stream:
             if tokens == 0:
                 reply.metrics["llm_first_token_ms"] = round((time.monotonic() - t) * 1000, 1)

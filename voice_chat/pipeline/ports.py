@@ -44,6 +44,10 @@ class Engines(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
+    def count_prompt(self, messages: list[Message]) -> int:
+        """Tokens of the whole prompt as the model sees it (its chat template applied)."""
+        ...
+
     def prompt_budget(self, max_reply_tokens: int) -> int:
         """Prompt tokens available once ``max_reply_tokens`` are kept for the reply."""
         ...

@@ -68,7 +68,7 @@ def load_llm(settings: Settings) -> ChatModel:
         )
     from voice_chat.engines.llm_llama import LlamaChat
 
-    return LlamaChat(
+    return LlamaChat(  # the preset's (or the given) GGUF, memory-mapped
         settings.llm_model,
         cache_dir=settings.data / "cache",
         threads=settings.llm_threads,
@@ -201,10 +201,20 @@ class Runtime:
             return len(text) // 4 + 1
         return self.llm.count_tokens(text)
 
+    def count_prompt(self, messages: list[Message]) -> int:
+        llm = self.llm
+        if llm is None or not hasattr(llm, "count_prompt"):
+            return sum(self.count_tokens(m["content"]) + 6 for m in messages) + 4
+        return int(llm.count_prompt(messages))
+
     def prompt_budget(self, max_reply_tokens: int) -> int:
-        """Prompt tokens available: the model's context less room for the reply."""
+        """Prompt tokens available: the model's context less room for the whole reply.
+
+        The prompt is counted exactly (``count_prompt``), so the margin only covers the
+        reply's first token being sampled after the last prompt token.
+        """
         context = getattr(self.llm, "context", self.settings.llm_context)
-        return max(256, min(context, self.settings.llm_context) - max_reply_tokens - 64)
+        return min(context, self.settings.llm_context) - max_reply_tokens - 8
 
     async def sample_rate(self, voice_id: str) -> int:
         return await self.run(self.tts_pool, lambda: self.synthesizer(voice_id).sample_rate)

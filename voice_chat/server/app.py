@@ -21,7 +21,7 @@ from voice_chat.memory.store import CONVERSATION_ID, DEFAULT_CONVERSATION
 from voice_chat.metrics import SESSIONS, render
 from voice_chat.runtime.local import MAX_SPEED, MIN_SPEED, Runtime
 from voice_chat.server.api import auth as auth_api
-from voice_chat.server.api import characters, conversations, models, voice_preview, voices
+from voice_chat.server.api import characters, conversations, models, presets, voice_preview, voices
 from voice_chat.server.api.deps import api_error
 from voice_chat.server.auth import Authenticator, AuthMiddleware, identity_of
 from voice_chat.server.encoding import error_event
@@ -41,6 +41,7 @@ ROUTERS = (
     voices.router,
     conversations.router,
     models.router,
+    presets.router,
 )
 
 
@@ -156,9 +157,37 @@ async def _load(rt: Runtime) -> None:
                 log.warning("LLM server not reachable yet", error=str(exc))
         await rt.warm_up()
         rt.ready = True
+        await _warm_personas(rt)
     except Exception as exc:  # noqa: BLE001 - reported by /healthz and the log
         rt.load_error = str(exc)
         log.error("model loading failed", error=str(exc))
+
+
+async def _warm_personas(rt: Runtime) -> None:
+    """Every character's persona into the LLM's state cache, so a first reply finds it ready.
+
+    Runs after start-up, at the lowest priority: a reply that waits for the model goes first.
+    """
+    from voice_chat.pipeline.prompting import build_messages
+
+    try:
+        characters = await asyncio.to_thread(rt.characters.list)
+    except Exception as exc:  # noqa: BLE001 - an optimisation only
+        log.warning("persona prefill skipped", error=str(exc))
+        return
+    budget = rt.prompt_budget(rt.settings.max_reply_tokens)
+    for character in characters:
+        try:
+            messages = build_messages(
+                character,
+                [],
+                count_tokens=rt.count_tokens,
+                count_prompt=rt.count_prompt,
+                budget_tokens=budget,
+            )
+            await rt.prefill(messages)
+        except Exception as exc:  # noqa: BLE001 - an optimisation only
+            log.warning("persona prefill failed", character=character.id, error=str(exc))
 
 
 async def _refuse(ws: WebSocket, code: str, message: str, close_code: int) -> None:

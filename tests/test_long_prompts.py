@@ -1,0 +1,172 @@
+"""Long conversations: exact prompt counting, room for the reply, stable prefixes, no parrots.
+
+These use the real embedded model (SmolLM2-135M) and its chat template.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from voice_chat.characters.registry import CharacterRegistry
+from voice_chat.engines.base import GenerationOptions
+from voice_chat.engines.llm_cache import StateCache, state_bytes
+from voice_chat.engines.llm_llama import LlamaChat
+from voice_chat.engines.llm_steer import NgramBlocker
+from voice_chat.memory.facts import UserMemory
+from voice_chat.pipeline.conversation import Turn
+from voice_chat.pipeline.prompting import avoid_texts, banned_phrases, build_messages
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def llm(tmp_path_factory: pytest.TempPathFactory) -> LlamaChat:
+    return LlamaChat("embedded:smollm2-135m", cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="module")
+def nova(tmp_path_factory: pytest.TempPathFactory):
+    return CharacterRegistry(ROOT / "characters", tmp_path_factory.mktemp("chars")).get("nova")
+
+
+def chat(n: int) -> list[Turn]:
+    turns = []
+    for i in range(n):
+        turns.append(
+            Turn(2 * i, "user", f"Line {i}: I went for a walk by the river and saw birds.")
+        )
+        turns.append(Turn(2 * i + 1, "assistant", f"Reply {i}: That sounds lovely, tell me more!"))
+    return turns
+
+
+def test_the_prompt_is_counted_exactly_and_leaves_room_for_the_reply(llm, nova) -> None:
+    budget = llm.context - 80 - 64
+    turns = chat(400)  # far longer than the context
+    for n in (1, 30, 150, 400):
+        history = [*turns[: 2 * n - 1]]  # ends with a user line
+        messages = build_messages(
+            nova,
+            history,
+            count_tokens=llm.count_tokens,
+            count_prompt=llm.count_prompt,
+            budget_tokens=budget,
+        )
+        tokens = llm.prompt_tokens(messages)
+        assert len(tokens) == llm.count_prompt(messages) <= budget
+        assert messages[-1]["content"] == history[-1].text
+        assert len(tokens) + 80 <= llm.context
+
+
+def test_one_overlong_line_is_cut_to_fit(llm, nova) -> None:
+    line = Turn(1, "user", "word " * 3000)
+    messages = build_messages(
+        nova,
+        [line],
+        count_tokens=llm.count_tokens,
+        count_prompt=llm.count_prompt,
+        budget_tokens=1000,
+    )
+    assert llm.count_prompt(messages) <= 1000 and messages[-1]["content"].endswith("word ")
+
+
+def test_the_window_moves_in_blocks_and_the_prefill_matches_the_next_prompt(llm, nova) -> None:
+    """Between block moves, the prefill after a reply is a token prefix of the next prompt."""
+    budget = 1200
+    turns = chat(80)
+    starts, misses = [], 0
+    for k in range(1, 80):
+        after_reply = turns[: 2 * k]  # what the prefill after reply k-1 sees
+        nxt = turns[: 2 * k + 1]  # the next prompt: plus the user's new line
+        kw = dict(
+            count_tokens=llm.count_tokens, count_prompt=llm.count_prompt, budget_tokens=budget
+        )
+        warm = llm.prompt_tokens(build_messages(nova, after_reply, **kw))
+        prompt = build_messages(nova, nxt, **kw)
+        tokens = llm.prompt_tokens(prompt)
+        starts.append(
+            next(m["content"] for m in prompt if m["content"].startswith(("Line", "Reply")))
+        )
+        shared = next(
+            (i for i, (a, b) in enumerate(zip(warm, tokens, strict=False)) if a != b), len(warm)
+        )
+        if shared < len(warm) - 8:  # the warm ends with the generation prompt; allow that
+            misses += 1
+    moves = len(set(starts))
+    assert 2 <= moves <= 80 / 6, f"the window start moved {moves} times in 80 turns"
+    assert misses == 0, f"{misses} prompts did not extend their prefill"
+
+
+def test_memory_is_in_the_prompt_after_the_window_moved_on(llm, nova) -> None:
+    memory = UserMemory()
+    memory.learn("I'm Maya, by the way.")
+    messages = build_messages(
+        nova,
+        chat(200)[:-1],
+        memory=memory,
+        count_tokens=llm.count_tokens,
+        count_prompt=llm.count_prompt,
+        budget_tokens=900,
+    )
+    assert "I'm Maya" not in " ".join(m["content"] for m in messages)  # the line is long gone
+    assert messages[-2]["role"] == "system" and "Maya" in messages[-2]["content"]
+    assert messages[-1]["role"] == "user"
+
+
+def test_ngram_blocking_steers_a_reply_away_from_an_earlier_one(llm, nova) -> None:
+    messages = [
+        {"role": "system", "content": "You are Nova, a friendly person. Answer in one sentence."},
+        {"role": "user", "content": "What is your favorite food?"},
+    ]
+
+    async def reply(avoid: tuple[str, ...]) -> str:
+        options = GenerationOptions(max_tokens=30, temperature=0.0, avoid=avoid)
+        return "".join([d async for d in llm.stream(messages, options, threading.Event())])
+
+    first = asyncio.run(reply(()))
+    assert len(llm.tokenize(first)) >= 10
+    steered = asyncio.run(reply((first,)))
+    assert steered.strip() and steered != first
+    a, b = llm.tokenize(first), llm.tokenize(steered)
+    grams = {tuple(a[i : i + 5]) for i in range(len(a) - 4)}
+    assert not any(tuple(b[i : i + 5]) in grams for i in range(len(b) - 4))
+
+
+def test_blocker_forbids_banned_phrases_and_the_users_words(llm, nova) -> None:
+    blocker = NgramBlocker(llm.tokenize, ["I had a rough day at work"], banned=banned_phrases(nova))
+    said = llm.tokenize(" I'm an")
+    assert set(llm.tokenize(" AI")) & blocker.forbidden(said)
+    words = llm.tokenize(" I had a rough day at")
+    assert llm.tokenize(" work")[0] in blocker.forbidden(words)
+    assert avoid_texts(chat(2)) == (
+        "Reply 0: That sounds lovely, tell me more!",
+        "Reply 1: That sounds lovely, tell me more!",
+        "Line 0: I went for a walk by the river and saw birds.",
+        "Line 1: I went for a walk by the river and saw birds.",
+    )
+    # a reply may not open like two earlier ones did
+    opener = NgramBlocker(llm.tokenize, [], openings=["I'm so glad.", "I'm so sorry."])
+    first = llm.tokenize("I'm so glad")
+    assert first[1] in opener.forbidden(first[:1]) or first[2] in opener.forbidden(first[:2])
+    # the user's name is never the character's own
+    assert set(llm.tokenize(" Maya")) & NgramBlocker(
+        llm.tokenize, [], banned=banned_phrases(nova, "Maya")
+    ).forbidden(llm.tokenize(" I'm"))
+
+
+def test_the_state_cache_counts_everything_a_state_holds(llm, nova) -> None:
+    from voice_chat.engines.llm_cache import save_state
+
+    asyncio.run(llm.warm(build_messages(nova, chat(3), count_prompt=llm.count_prompt)))
+    state = save_state(llm._llm)
+    size = state_bytes(state)
+    assert size >= state.llama_state_size + state.scores.nbytes
+    assert state.scores.shape[0] == 1  # no copy of the whole logits buffer
+    cache = StateCache(capacity_bytes=int(size * 2.5))
+    for _ in range(5):
+        cache.put(save_state(llm._llm))
+        llm._llm.n_tokens -= 1  # a different key each time
+    assert len(cache) == 2 and cache.size_bytes <= cache.capacity_bytes
