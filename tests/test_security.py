@@ -10,7 +10,6 @@ import asyncio
 import json
 import socket
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,11 +24,10 @@ pytestmark = pytest.mark.slow
 EVIL = "http://evil.example"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    srv = start_server(tmp_path_factory.mktemp("security"))
-    yield srv
-    srv.stop()
+@pytest.fixture
+def server(live_server: LiveServer) -> LiveServer:
+    """The shared test server (default settings: loopback, auth off)."""
+    return live_server
 
 
 def _port(server: LiveServer) -> int:
