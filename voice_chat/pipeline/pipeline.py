@@ -379,7 +379,7 @@ class Pipeline:
             user_name=cfg.user_name,
             memory=getattr(self.conversation, "user_memory", None),
             count_tokens=self.engines.count_tokens,
-            count_prompt=self.engines.count_prompt,
+            count_prompt=getattr(self.engines, "count_prompt", None),
             budget_tokens=self.engines.prompt_budget(cfg.generation.max_tokens),
             instructions=cfg.instructions if instructions is None else instructions,
             replace_persona=cfg.replace_persona,
@@ -439,7 +439,9 @@ class Pipeline:
     ) -> None:
         turns = [*self.conversation.turns(), Turn(0, "user", user_text)]
         messages = self._messages(turns, reply.instructions)
-        reply.metrics["prompt_tokens"] = self.engines.count_prompt(messages)
+        count = getattr(self.engines, "count_prompt", None)
+        if count is not None:
+            reply.metrics["prompt_tokens"] = count(messages)
         t = time.monotonic()
         tokens = 0
         stream = self.engines.generate(messages, self._options(turns), reply.stop_generating)
