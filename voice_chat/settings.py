@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     turn_eagerness: Literal["low", "medium", "high", "auto"] = "auto"
     turn_max_wait_ms: int | None = Field(None, ge=500, le=10000)
     min_speech_ms: int = Field(96, ge=0, le=2000)  # less voiced audio is no turn, no reply
+    echo_guard: bool = True  # the reply's own voice coming back is no interruption
+    backchannel_ms: int = Field(800, ge=0, le=3000)  # shorter "mm-hmm" does not interrupt
     smart_turn: bool = True  # load Smart Turn v3.2 (pipecat-ai's packaged ONNX)
 
     # --- limits

@@ -36,6 +36,8 @@ from voice_chat.pipeline import events as ev
 from voice_chat.pipeline.chunking import Chunker
 from voice_chat.pipeline.conversation import Conversation, Turn
 from voice_chat.pipeline.endpoint import SemanticEndpoint
+from voice_chat.pipeline.overlap import BargeIn
+from voice_chat.pipeline.overlap_flow import OverlapFlow
 from voice_chat.pipeline.ports import Engines, Outbox, SessionConfig
 from voice_chat.pipeline.prompting import (
     avoid_texts,
@@ -63,7 +65,7 @@ from voice_chat.pipeline.turns import TurnDetector, TurnEvent
 log = structlog.get_logger(__name__)
 
 
-class Pipeline:
+class Pipeline(OverlapFlow):
     """One conversation's flow. The session owns ``config`` and may change it at any time."""
 
     def __init__(
@@ -84,6 +86,7 @@ class Pipeline:
         self._detached: set[asyncio.Task[None]] = set()  # transcriptions left to finish
         self._partial_text = ""
         self.endpoint = SemanticEndpoint(config, self.detector, engines)  # semantic_vad
+        self.barge = BargeIn()  # echo and backchannels while the character speaks
         self._prefill()  # the persona (and a resumed conversation) into the KV cache now
 
     @property
@@ -106,8 +109,10 @@ class Pipeline:
                 )
                 await self.commit()
             return
+        self.barge.hear(audio)
         for event in await self.engines.analyse(lambda: self.detector.feed(audio)):
             await self._on_turn(event)
+        await self._watch_overlap()
         if self.detector.in_speech and self.detector.utterance_samples > limit:
             await self.outbox.error("utterance_too_long", "turn longer than max_utterance_s; ended")
             now = self.detector.now_ms
@@ -116,6 +121,8 @@ class Pipeline:
 
     # ----------------------------------------------------------- turn detection
     async def _on_turn(self, turn: TurnEvent) -> None:
+        if await self._overlapping(turn):
+            return
         reply = self.reply
         if turn.kind in ("started", "resumed"):
             self.endpoint.listen_again()
@@ -526,13 +533,23 @@ class Pipeline:
                 case AudioStart(rate):
                     reply.advance(ReplyState.SPEAKING)
                     reply.audio_wall_start, reply.sample_rate = time.monotonic(), rate
+                    self.barge.reply_starts(rate, reply)
                     await box.event(ev.AudioStarted(reply.id, rate))
                 case Audio(pcm):
+                    if not reply.playing.is_set():  # held: the user may be saying "mm-hmm"
+                        held = time.monotonic()
+                        await reply.playing.wait()
+                        reply.audio_wall_start += time.monotonic() - held
+                        self.barge.held_for(time.monotonic() - held)
                     ahead = reply.audio_sent_ms / 1000 - (time.monotonic() - reply.audio_wall_start)
                     if ahead > lead_s:
                         await asyncio.sleep(ahead - lead_s)
+                    elif ahead < 0 and reply.audio_sent_ms:  # the client ran dry: it plays late
+                        reply.audio_wall_start -= ahead
+                        self.barge.held_for(-ahead)
                     reply.mark("first_audio_ms")
                     await box.audio(pcm)
+                    self.barge.reply_audio(pcm)
                     reply.audio_sent_ms += len(pcm) / 2 / reply.sample_rate * 1000
         if not reply.announced:
             reply.finish()

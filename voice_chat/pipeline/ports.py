@@ -88,6 +88,8 @@ class TurnConfig:
     eagerness: Literal["low", "medium", "high", "auto"] = "auto"  # semantic_vad
     max_wait_ms: int | None = None  # semantic_vad: an unfinished turn ends after this silence
     min_speech_ms: int = 0  # less voiced speech than this is no turn (a click, a breath)
+    echo_guard: bool = False  # speech that is only the reply's own echo does not interrupt
+    backchannel_ms: int = 0  # shorter "mm-hmm"/"yeah"/laughs do not interrupt (0: all do)
 
     @property
     def manual(self) -> bool:

@@ -94,6 +94,7 @@ class Reply:
     state: ReplyState = ReplyState.SPECULATIVE
     stop_generating: threading.Event = field(default_factory=threading.Event)  # LLM thread
     gate: asyncio.Event = field(default_factory=asyncio.Event)
+    playing: asyncio.Event = field(default_factory=asyncio.Event)  # clear: audio held
     outq: asyncio.Queue[Item] = field(default_factory=asyncio.Queue)
     user_turn: int | None = None
     assistant_turn: int | None = None
@@ -106,6 +107,7 @@ class Reply:
     metrics: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self, live: bool) -> None:
+        self.playing.set()
         if live:
             self.go_live()
 

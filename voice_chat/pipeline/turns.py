@@ -89,6 +89,12 @@ class TurnDetector:
         self._frames = []
         self.voiced_ms = 0
 
+    def keep_last(self, ms: int) -> None:
+        """Drop the utterance audio but its last ``ms`` (speech heard before was not the user's)."""
+        keep = max(1, ms // FRAME_MS)
+        self._frames = self._frames[-keep:]
+        self.voiced_ms = min(self.voiced_ms, keep * FRAME_MS)
+
     def feed(self, audio: np.ndarray) -> list[TurnEvent]:
         events: list[TurnEvent] = []
         self._pending = np.concatenate([self._pending, audio])

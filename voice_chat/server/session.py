@@ -75,6 +75,8 @@ class RealtimeSession:
                 eagerness=s.turn_eagerness,
                 max_wait_ms=s.turn_max_wait_ms,
                 min_speech_ms=s.min_speech_ms,
+                echo_guard=s.echo_guard,
+                backchannel_ms=s.backchannel_ms,
             ),
             generation=GenerationOptions(
                 max_tokens=s.max_reply_tokens,

@@ -1,0 +1,140 @@
+"""The pipeline's handling of speech while the character talks (see overlap.py).
+
+A mixin of :class:`~voice_chat.pipeline.pipeline.Pipeline`: it reads the pipeline's detector,
+reply and outbox, and holds, resumes or cancels the reply.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import structlog
+
+from voice_chat.pipeline import events as ev
+from voice_chat.pipeline.overlap import Overlap, echoes, is_backchannel
+from voice_chat.pipeline.reply import Reply, new_item_id
+from voice_chat.pipeline.turns import TurnEvent
+
+if TYPE_CHECKING:
+    from voice_chat.pipeline.endpoint import SemanticEndpoint
+    from voice_chat.pipeline.overlap import BargeIn
+    from voice_chat.pipeline.ports import Engines, Outbox, SessionConfig
+    from voice_chat.pipeline.turns import TurnDetector
+
+log = structlog.get_logger(__name__)
+
+
+class OverlapFlow:
+    config: SessionConfig
+    engines: Engines
+    outbox: Outbox
+    detector: TurnDetector
+    endpoint: SemanticEndpoint
+    barge: BargeIn
+    reply: Reply | None
+    _item_id: str
+    _partial_text: str
+
+    async def cancel(self, reply: Reply, *, status: str, revert_user: bool = False) -> None: ...
+    async def _on_turn(self, turn: TurnEvent) -> None: ...
+
+    def _speaking(self) -> Reply | None:
+        reply = self.reply
+        if reply is not None and reply.audio_started and not reply.finished:
+            return reply
+        return None
+
+    async def _overlapping(self, turn: TurnEvent) -> bool:
+        """Echo and backchannels: True when the event is handled here (see overlap.py)."""
+        turn_cfg, barge = self.config.turn, self.barge
+        if turn.kind == "started":
+            if turn_cfg.echo_guard and barge.echo_possible():
+                if await self.engines.analyse(barge.is_echo):
+                    barge.echo_turn = True
+                    return True
+            if turn_cfg.backchannel_ms and self._speaking() is not None:
+                self._hold(turn.at_ms)
+                return True
+            return False
+        if barge.echo_turn:
+            if turn.kind == "ended":
+                barge.echo_turn = False
+                return await self._echo_turn_ended(turn)
+            return True
+        if barge.overlap is None:
+            return False
+        if turn.kind == "ended":
+            await self._judge_overlap(turn)
+        return True
+
+    async def _echo_turn_ended(self, turn: TurnEvent) -> bool:
+        """What sounded like our echo is over: if its words are not ours, the user spoke."""
+        text = await self.engines.transcribe(self.detector.utterance())
+        said = self.barge.said()
+        if not text.strip() or echoes(text, said) or is_backchannel(text):
+            self.detector.clear_utterance()
+            return True
+        log.info("not our echo after all", heard=text)
+        self._item_id, self._partial_text = new_item_id(), ""
+        await self.outbox.event(ev.SpeechStarted(turn.at_ms, self._item_id))
+        if self.reply is not None:
+            await self.cancel(self.reply, status="cancelled")
+        return False  # the pipeline ends this turn as the user's
+
+    def _hold(self, at_ms: int) -> None:
+        reply = self._speaking()
+        if reply is None:
+            return
+        reply.playing.clear()
+        self.barge.overlap = Overlap(at_ms, time.monotonic())
+        self.detector.endpoint_ms = 320  # a short silence ends the overlap
+
+    async def _watch_overlap(self) -> None:
+        """Echo that turns into a person talking; an overlap too long to be a backchannel."""
+        barge, det = self.barge, self.detector
+        if barge.echo_turn and det.in_speech and barge.check_due():
+            if not await self.engines.analyse(barge.is_echo):
+                barge.echo_turn = False
+                det.keep_last(320)  # the echo before it is not the user's
+                if self.config.turn.backchannel_ms and self._speaking() is not None:
+                    self._hold(det.now_ms)
+                else:
+                    await self._on_turn(TurnEvent("started", det.now_ms))
+        if barge.overlap is not None and det.voiced_ms > self.config.turn.backchannel_ms:
+            await self._judge_overlap(None)  # too long for "mm-hmm": unless it is our echo
+
+    async def _interrupted(self) -> None:
+        """The overlap is a real interruption: cancel the reply; the speech is a new turn."""
+        overlap, self.barge.overlap = self.barge.overlap, None
+        if overlap is None:
+            return
+        self.endpoint.listen_again()
+        self._item_id, self._partial_text = new_item_id(), ""
+        await self.outbox.event(ev.SpeechStarted(overlap.started_ms, self._item_id))
+        if self.reply is not None:
+            await self.cancel(self.reply, status="cancelled")
+
+    async def _judge_overlap(self, turn: TurnEvent | None) -> None:
+        """From what was heard: our own words (echo), "mm-hmm" (at its end), or the user."""
+        overlap = self.barge.overlap
+        text = await self.engines.transcribe(self.detector.utterance())
+        reply = self._speaking()
+        if overlap is None or overlap is not self.barge.overlap:
+            return
+        echo = reply is not None and echoes(text, self.barge.said())
+        short = turn is not None and is_backchannel(text, self.detector.voiced_ms)
+        if reply is not None and (echo or short):
+            log.info("the reply goes on", heard=text, echo=echo)
+            self.barge.overlap = None
+            self.barge.echo_turn = echo and self.detector.in_speech
+            if not self.barge.echo_turn:
+                self.detector.clear_utterance()
+            self.endpoint.listen_again()
+            reply.playing.set()
+            return
+        log.info("interrupted", heard=text, final=turn is not None)
+        await self._interrupted()
+        if turn is not None:
+            await self._on_turn(turn)  # the overlap was the user's next turn
+
