@@ -260,7 +260,7 @@ def test_conversations_have_urls_names_and_fit_a_phone(
         assert stored[2]["text"] == vc(page, "vc.stats.responses[2].text")
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         assert_accessible(page, "call at 375 px")
-        page.screenshot(path=str(shots / "phone-call.png"))
+        page.screenshot(path=str(shots / "phone-conversation.png"))
 
         # Reload: the same conversation, its earlier turns shown, no new greeting.
         page.reload()
@@ -278,7 +278,8 @@ def test_conversations_have_urls_names_and_fit_a_phone(
         assert last["conversations"][0]["last_message"]["text"][:20] in text
         assert "Last talked" in page.inner_text(f".card-item[data-character='{cid}']")
         assert_accessible(page, "picker with conversations at 375 px")
-        page.screenshot(path=str(shots / "phone-picker.png"))
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(shots / "phone-conversation-list.png"))
         # Back and forward move between the picker and the conversation.
         page.go_back()
         wait_vc(page, f"vc.connection === 'open' && vc.conversation === {conversation!r}", 30)
