@@ -352,3 +352,30 @@ def test_terminal_client_with_and_without_a_key(auth: AuthServer) -> None:
     assert ok.stdout.strip()
     by_env = talk(env={"VOICE_CHAT_API_KEY": auth.bob})
     assert by_env.returncode == 0, by_env.stderr
+
+
+def test_wrong_keys_are_rate_limited(tmp_path: Path) -> None:
+    key = create_key(tmp_path, "user")
+    srv = start_server(
+        tmp_path, env={"VOICE_CHAT_AUTH": "on", "VOICE_CHAT_MAX_AUTH_FAILURES_PER_MIN": "5"}
+    )
+    try:
+        assert httpx.get(srv.url + "/v1/characters", headers=bearer(key)).status_code == 200
+        statuses = []
+        for i in range(8):
+            wrong = bearer(f"vc_{i:010x}_" + "x" * 43)
+            statuses.append(httpx.get(srv.url + "/v1/characters", headers=wrong).status_code)
+        assert statuses == [401] * 5 + [429] * 3, statuses
+        r = httpx.get(srv.url + "/v1/characters", headers=bearer("nope"))
+        assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
+        assert "VOICE_CHAT_MAX_AUTH_FAILURES_PER_MIN" in r.json()["error"]["message"]
+        assert int(r.headers["retry-after"]) >= 1
+        # a key verified a moment ago still works (wrong keys cannot lock its owner out)...
+        assert httpx.get(srv.url + "/v1/characters", headers=bearer(key)).status_code == 200
+        assert httpx.get(srv.url + "/healthz").status_code == 200  # public routes stay open
+        time.sleep(5.5)  # ...but after the 5 s cache, anything unverified waits for the bucket
+        assert httpx.get(srv.url + "/v1/characters", headers=bearer(key)).status_code == 429
+        time.sleep(7.5)  # 5 a minute: one every 12 s
+        assert httpx.get(srv.url + "/v1/characters", headers=bearer(key)).status_code == 200
+    finally:
+        srv.stop()

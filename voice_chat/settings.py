@@ -44,6 +44,7 @@ class Settings(BaseSettings):
         default_factory=list, description="extra page origins allowed (CORS is opened to them)"
     )
     auth_token_ttl_s: int = Field(300, ge=10, le=86400)
+    max_auth_failures_per_min: int = Field(30, ge=1, le=100000)
 
     # --- where the engines run: "local" (this process) or "ray" (Ray Serve deployments)
     backend: Literal["local", "ray"] = "local"

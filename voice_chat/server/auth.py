@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 import time
 from collections import OrderedDict
@@ -32,6 +33,7 @@ import structlog
 from voice_chat.memory import MemoryStoreError
 from voice_chat.memory.keys import ApiKey, KeyStore, hash_key, looks_like_key
 from voice_chat.runtime.local import Runtime
+from voice_chat.server.buckets import KeyedBuckets
 from voice_chat.server.security import ASGIApp, Receive, Scope, Send, header, refuse
 
 log = structlog.get_logger(__name__)
@@ -155,6 +157,18 @@ class Authenticator:
             self._cache.popitem(last=False)
         return record
 
+    def recently_verified(self, credential: str) -> bool:
+        """A key or token this server verified within CACHE_S (no database read)."""
+        if credential.startswith(TOKEN_PREFIX):
+            try:
+                cache_key = "id:" + self.signer.check(credential)
+            except ValueError:
+                return False
+        else:
+            cache_key = "key:" + hash_key(credential)
+        hit = self._cache.get(cache_key)
+        return hit is not None and hit[1] is not None and time.monotonic() - hit[0] < CACHE_S
+
     def forget(self) -> None:
         """Drop the cache (a key was revoked through the HTTP API)."""
         self._cache.clear()
@@ -212,6 +226,8 @@ class AuthMiddleware:
     def __init__(self, app: ASGIApp, runtime: Runtime, authenticator: Authenticator) -> None:
         self.app, self.runtime, self.auth = app, runtime, authenticator
         self.on = runtime.settings.auth == "on"
+        per_min = runtime.settings.max_auth_failures_per_min
+        self.failures = KeyedBuckets(per_min / 60.0, per_min)  # wrong keys, per address
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or not self.on:
@@ -229,9 +245,20 @@ class AuthMiddleware:
                 return await self.app(scope, receive, send)
             message = f"this server requires an API key: {HOW}"
             return await refuse(scope, receive, send, 401, "auth_required", message, challenge)
+        client = scope.get("client")
+        failures = self.failures.get(str(client[0]) if client else "unknown")
+        if not failures.available() and not self.auth.recently_verified(credential):
+            wait = max(1, math.ceil(failures.wait_s()))
+            message = (
+                "too many wrong API keys or tokens from this address "
+                f"(VOICE_CHAT_MAX_AUTH_FAILURES_PER_MIN); retry in {wait} s"
+            )
+            retry = [(b"retry-after", str(wait).encode())]
+            return await refuse(scope, receive, send, 429, "rate_limited", message, retry)
         try:
             identity = await self.auth.identify(credential)
         except PermissionError as exc:
+            failures.take()
             if needed is None:
                 return await self.app(scope, receive, send)
             code, message = exc.args
