@@ -49,6 +49,9 @@ class Ingress:
 
         self.runtime = RayRuntime(Settings(**settings), stt, llm, tts)
 
+    def usage(self) -> dict[str, float]:
+        return replicas.usage()
+
     def __serve_build_asgi_app__(self) -> Any:
         from voice_chat.server.app import create_app
 

@@ -83,8 +83,8 @@ class RayRuntime(Runtime):
         await self.synthesize(self.settings.default_voice, "Hello.")
 
     # --- voices
-    async def prepare_voice(self, voice_id: str | None) -> tuple[str, int]:
-        chosen, rate = await self.tts_handle.prepare.remote(voice_id)
+    async def prepare_voice(self, voice_id: str | None, speed: float = 1.0) -> tuple[str, int]:
+        chosen, rate = await self.tts_handle.prepare.remote(voice_id, speed)
         return str(chosen), int(rate)
 
     def forget_voice(self, voice_id: str) -> None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -23,11 +25,16 @@ import structlog
 from voice_chat.engines.base import EngineError, GenerationOptions, Message, Synthesizer
 from voice_chat.engines.tts import build_synthesizer
 from voice_chat.engines.voices import VoiceError, VoiceRegistry
-from voice_chat.runtime.local import load_llm, load_stt
+from voice_chat.runtime.local import SPEED_MARK, at_speed, load_llm, load_stt
 from voice_chat.settings import Settings
 
 log = structlog.get_logger(__name__)
 _DONE = object()
+
+
+def usage() -> dict[str, float]:
+    """This replica process's CPU time so far (for the capacity benchmark)."""
+    return {"pid": os.getpid(), "cpu_s": time.process_time()}
 
 
 class Counts:
@@ -65,6 +72,9 @@ class STT:
     def ready(self) -> str:
         return "ok"
 
+    def usage(self) -> dict[str, float]:
+        return usage()
+
     async def transcribe(self, audio: np.ndarray) -> str:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self.stt.transcribe, audio)
@@ -82,6 +92,9 @@ class LLM:
 
     def ready(self) -> str:
         return "ok"
+
+    def usage(self) -> dict[str, float]:
+        return usage()
 
     def stats(self) -> dict[str, int]:
         return self.streams.as_dict()
@@ -119,6 +132,9 @@ class TTS:
     def ready(self) -> str:
         return "ok"
 
+    def usage(self) -> dict[str, float]:
+        return usage()
+
     def stats(self) -> dict[str, int]:
         return self.streams.as_dict()
 
@@ -134,30 +150,40 @@ class TTS:
         return (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
 
     def synthesizer(self, voice_id: str) -> Synthesizer:
-        """Built once per version of the voice (blocking: call it on the worker threads)."""
-        stamp = self._stamp(voice_id)
+        """Built once per version of the voice (blocking: call it on the worker threads).
+
+        ``voice_id`` may name a speed (``<voice>@speed=<factor>``, see ``at_speed``).
+        """
+        base, mark, factor = voice_id.partition(SPEED_MARK)
+        stamp = self._stamp(base)
         with self._lock:
             cached = self._synths.get(voice_id)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        spec = self.voices.get(voice_id)
+        spec = self.voices.get(base)
+        if mark:  # the same voice, faster or slower
+            spec = spec.model_copy(update={"speed": spec.speed * float(factor)})
         synth = build_synthesizer(spec, self.voices.get, self.settings.tts_threads)
         with self._lock:
             self._synths[voice_id] = (stamp, synth)
         return synth
 
-    def _resolve(self, voice_id: str | None) -> tuple[str, int]:
-        default = self.settings.default_voice
+    def _resolve(self, voice_id: str | None, speed: float) -> tuple[str, int]:
+        chosen = self.settings.default_voice
         if voice_id:
             try:
-                return voice_id, self.synthesizer(voice_id).sample_rate
+                self.synthesizer(voice_id)
+                chosen = voice_id
             except Exception as exc:  # noqa: BLE001 - a broken voice must not break the call
                 log.warning("voice unavailable, using default", voice=voice_id, error=str(exc))
-        return default, self.synthesizer(default).sample_rate
+        chosen = at_speed(chosen, speed)
+        return chosen, self.synthesizer(chosen).sample_rate
 
-    async def prepare(self, voice_id: str | None) -> tuple[str, int]:
-        """The voice to use (the one asked for if it loads, else the default) and its rate."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._resolve, voice_id)
+    async def prepare(self, voice_id: str | None, speed: float = 1.0) -> tuple[str, int]:
+        """The voice to use (the one asked for if it loads, else the default, at ``speed``)
+        and its sample rate."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._resolve, voice_id, speed)
 
     async def sample_rate(self, voice_id: str) -> int:
         loop = asyncio.get_running_loop()
