@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -13,14 +13,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from voice_chat.audio.pcm import MODEL_RATE
 from voice_chat.cards import CardError, choose_greeting
 from voice_chat.characters.registry import Character, CharacterError
-from voice_chat.engines.base import GenerationOptions
 from voice_chat.memory.store import DEFAULT_CONVERSATION
 from voice_chat.pipeline import events as ev
 from voice_chat.pipeline.conversation import Conversation, conversation_info
 from voice_chat.pipeline.endpoint import policy_for
 from voice_chat.pipeline.pipeline import Pipeline
-from voice_chat.pipeline.ports import SessionConfig, TurnConfig
 from voice_chat.runtime.local import SPEED_MARK, Runtime
+from voice_chat.server.defaults import TurnType, session_config
 from voice_chat.server.limits import EventGate
 from voice_chat.server.outbox import AudioRateGuard, WebSocketOutbox
 from voice_chat.server.protocol import (
@@ -61,31 +60,13 @@ class RealtimeSession:
         self.conversation_id = query.get("conversation") or DEFAULT_CONVERSATION
         self.speed = float(query.get("speed") or 1.0)  # checked by the app before the session
         self.requested_output_rate: int | None = None  # set by output_audio_format
-        self.config = SessionConfig(
-            character=character,
-            voice_id=s.default_voice,
+        self.config = session_config(
+            s,
+            character,
             output_rate=MODEL_RATE,
-            user_name=query.get("user_name") or "User",
             input_rate=input_rate,
-            turn=TurnConfig(
-                type=_turn_type(query.get("turn_detection"), s.turn_detection),
-                threshold=s.vad_threshold,
-                silence_ms=s.silence_duration_ms,
-                speculative_ms=s.speculative_ms,
-                eagerness=s.turn_eagerness,
-                max_wait_ms=s.turn_max_wait_ms,
-                min_speech_ms=s.min_speech_ms,
-                echo_guard=s.echo_guard,
-                backchannel_ms=s.backchannel_ms,
-            ),
-            generation=GenerationOptions(
-                max_tokens=s.max_reply_tokens,
-                temperature=s.llm_temperature,
-                repeat_penalty=s.llm_repeat_penalty,
-            ),
-            max_reply_sentences=s.max_reply_sentences,
-            max_utterance_s=s.max_utterance_s,
-            naive=s.pipeline_mode == "naive",
+            turn_type=_turn_type(query.get("turn_detection")),
+            user_name=query.get("user_name") or "User",
         )
         self.guard = AudioRateGuard(s.max_audio_speed)
         self.log = log.bind(session=self.id, character=character.id)
@@ -349,8 +330,8 @@ class RealtimeSession:
         await self._start_conversation(pinned=False)
 
 
-def _turn_type(asked: str | None, default: str) -> Literal["server_vad", "semantic_vad", "manual"]:
-    """``?turn_detection=`` on the URL, else the server's default."""
+def _turn_type(asked: str | None) -> TurnType | None:
+    """``?turn_detection=`` on the URL, else (None) the server's default."""
     if asked in ("server_vad", "semantic_vad", "manual"):
         return asked  # type: ignore[return-value]
-    return "semantic_vad" if default == "semantic_vad" else "server_vad"
+    return None

@@ -20,11 +20,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from voice_chat.audio.codecs import FORMATS, AudioFormatError
 from voice_chat.characters.registry import Character, CharacterError
-from voice_chat.engines.base import GenerationOptions
 from voice_chat.pipeline.conversation import InMemoryConversation
 from voice_chat.pipeline.pipeline import Pipeline
-from voice_chat.pipeline.ports import SessionConfig, TurnConfig
 from voice_chat.runtime.local import Runtime
+from voice_chat.server.defaults import session_config
 from voice_chat.server.ga import client_events as ce
 from voice_chat.server.ga.client_events import GAError, no_item
 from voice_chat.server.ga.encoder import GAEncoder, Wire
@@ -52,28 +51,11 @@ class GASession(ItemEvents):
         self.items = Items()
         self.wire = Wire(max_output_tokens=s.max_reply_tokens)
         self.encoder = GAEncoder(self.transport.send_text, self.items, self.wire)
-        self.config = SessionConfig(
-            character=character,
-            voice_id=s.default_voice,
+        self.config = session_config(
+            s,
+            character,
             output_rate=self.state.output_format.rate,
             input_rate=self.state.input_format.rate,
-            turn=TurnConfig(
-                type=s.turn_detection,
-                threshold=s.vad_threshold,
-                silence_ms=s.silence_duration_ms,
-                speculative_ms=s.speculative_ms,
-                eagerness=s.turn_eagerness,
-                max_wait_ms=s.turn_max_wait_ms,
-                min_speech_ms=s.min_speech_ms,
-            ),
-            generation=GenerationOptions(
-                max_tokens=s.max_reply_tokens,
-                temperature=s.llm_temperature,
-                repeat_penalty=s.llm_repeat_penalty,
-            ),
-            max_reply_sentences=s.max_reply_sentences,
-            max_utterance_s=s.max_utterance_s,
-            naive=s.pipeline_mode == "naive",
             auto_respond=self.state.auto_respond,
             replace_persona=s.realtime_instructions == "replace",
         )
