@@ -67,6 +67,14 @@ OPENERS = (
     "how about",
     "i feel like",
 )
+SHORT_ANSWERS = frozenset(
+    """
+    yes yeah yep yup no nope okay ok sure thanks thank hi hello hey bye goodbye maybe fine
+    great good right cool nice absolutely definitely course agreed exactly true false never
+    always later now please sorry wow totally perfect awesome done
+    """.split()
+)
+SUBJECTS = frozenset("i you we they he she it that this there".split())
 _WORD = re.compile(r"[a-z']+")
 
 
@@ -83,7 +91,16 @@ def text_verdict(text: str) -> Verdict:
     tail = " ".join(words[-4:])
     if words[-1] in CONTINUATIONS or any(tail.endswith(p) for p in OPENERS):
         return "incomplete"
-    return "complete" if t[-1] in ".?!" else "unsure"
+    if t[-1] == "?":
+        return "complete"
+    if t[-1] not in ".!":
+        return "unsure"
+    # Whisper puts a full stop after a fragment too ("Those days."): a very short statement
+    # is complete only as a known short answer or with a verb contraction ("I'm tired.").
+    subject = words[0] in SUBJECTS and len(words) >= 2  # "I love it.", "It works."
+    if len(words) < 4 and not subject and not any(w in SHORT_ANSWERS or "'" in w for w in words):
+        return "unsure"
+    return "complete"
 
 
 @dataclass(frozen=True)
