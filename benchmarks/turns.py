@@ -66,7 +66,7 @@ def wer_section(voices: list[ts.Voice], quick: bool) -> dict[str, Any]:
         return " ".join(s.text for s in stock.transcribe(a, beam_size=1, language="en")[0])
 
     engines = {name: m.transcribe for name, m in models.items()} | {"stock tiny.en (30 s)": stock_stt}
-    sentences = ts.WER_SENTENCES[:4] if quick else ts.WER_SENTENCES
+    sentences = ts.WER_SENTENCES[: 3 if quick else 6]
     pad = np.zeros(RATE // 4, np.float32)
     conditions = {
         "telephone 8 kHz": lambda a: resample(ss.telephone(a), 8000, RATE),
