@@ -1,6 +1,6 @@
 """In-process against through Ray Serve, in the same run, and a capacity model for N talkers.
 
-    .venv/bin/python benchmarks/scale.py            # about 6-8 minutes on 2 cores
+    .venv/bin/python benchmarks/scale.py            # about 8 minutes on 2 cores
     .venv/bin/python benchmarks/scale.py --quick    # a smoke run
 
 Starts two servers with the same models: `voice-chat serve` (engines in the process) and
