@@ -82,7 +82,8 @@ async def talk(
     out = []
     async with RealtimeClient.connect(server.ws_url, character=character, user=user) as rt:
         done = await rt.wait_for("response.done", timeout=180)
-        ctx.earlier.append(done.event["response"]["text"])  # the greeting
+        greeting = done.event["response"]["text"]
+        ctx.earlier.append(greeting)
         for line in SCRIPT:
             text = line.text.format(name=user_name)
             start = rt.mark()
@@ -96,6 +97,8 @@ async def talk(
             first_audio = next(
                 (r.t for r in rt.log[start:] if r.audio is not None and r.t >= sent), None
             )
+            if line.kind == "name":
+                ctx.name_told = True  # the user says it in this very line
             checks = check_reply(reply, line, text, ctx)
             failed = {k: v for k, v in checks.items() if v}
             out.append(
@@ -112,11 +115,10 @@ async def talk(
                     else None,
                     "server_metrics": response.get("metrics", {}),
                     "rss_mb": rss_mb(server.process.pid)["VmRSS"],
+                    "greeting": greeting,
                 }
             )
             ctx.earlier.append(reply)
-            if line.kind == "name":
-                ctx.name_told = True
             mark = "ok " if out[-1]["passed"] else "BAD"
             print(f"  {mark} {character:8s} {line.kind:9s} {reply[:90]!r} {failed or ''}")
     return out
@@ -216,6 +218,35 @@ def plot(runs: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def rescore(out: Path) -> int:
+    """Run the checks again on the replies saved in conversation.json (after a check changed)."""
+    path = out / "conversation.json"
+    saved = json.loads(path.read_text())
+    for run in saved["runs"].values():
+        by_character: dict[str, list[dict[str, Any]]] = {}
+        for r in run["replies"]:
+            by_character.setdefault(r["character"], []).append(r)
+        for i, (cid, replies) in enumerate(by_character.items()):
+            name = NAMES[i % len(NAMES)]
+            machine = cid == "pip"
+            char_name = "Captain Isla" if cid.startswith("captain") else cid.capitalize()
+            ctx = Context(char_name=char_name, machine=machine, user_name=name)
+            ctx.earlier.append(replies[0].get("greeting", ""))
+            for r, line in zip(replies, SCRIPT, strict=False):
+                if line.kind == "name":
+                    ctx.name_told = True
+                failed = {
+                    k: v for k, v in check_reply(r["reply"], line, r["user"], ctx).items() if v
+                }
+                r["failed"], r["passed"] = failed, not failed and r["status"] == "completed"
+                ctx.earlier.append(r["reply"])
+        run["summary"] = summarize(run, SHIPPED)
+    print_table(saved["runs"])
+    path.write_text(json.dumps(saved, indent=1, default=float))
+    plot(saved["runs"], out / "conversation.png")
+    return 0
+
+
 async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", action="append", choices=list(PRESETS), help="default: all")
@@ -223,7 +254,10 @@ async def main() -> int:
     ap.add_argument("--label", default="", help="suffix for this run's name in the results")
     ap.add_argument("--characters", default=",".join(SHIPPED))
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    ap.add_argument("--rescore", action="store_true", help="check the saved replies again")
     args = ap.parse_args()
+    if args.rescore:
+        return rescore(args.out)
     env = dict(item.split("=", 1) for item in args.env)
     presets = args.preset or [p for p, v in PRESETS.items() if not v.missing()]
     characters = args.characters.split(",")

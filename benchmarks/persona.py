@@ -19,7 +19,8 @@ ASSISTANT = re.compile(
     re.I,
 )
 MACHINE_CLAIM = re.compile(
-    r"\b(i'm|i am|as)\s+(?:\w+\s+){0,3}?(ai|a\.i\.|artificial|computer program|program|"
+    r"\b(i'm|i am|as)\s+(?:(?!not\b|never\b|no\b)\w+\s+){0,3}?(ai|a\.i\.|artificial|"
+    r"computer program|program|"
     r"chatbot|bot|robot|machine|assistant|language model)\b|"
     r"\bi don't have (personal |real )?(feelings|emotions|experiences|a body)\b",
     re.I,
