@@ -209,6 +209,8 @@ def test_credentials_from_header_query_cookie() -> None:
         ("DELETE", "/v1/voices/x", "admin"),
         ("POST", "/v1/voices/joe/assign", "admin"),
         ("GET", "/v1/keys", "admin"),
+        ("GET", "/v1/presets", "user"),
+        ("PUT", "/v1/presets/current", "admin"),
         ("POST", "/v1/auth/token", "user"),
         ("POST", "/", "user"),
     ],

@@ -101,6 +101,8 @@ def required_role(method: str, path: str) -> str | None:
     writes = method in ("POST", "PUT", "PATCH", "DELETE")
     if writes and (path == "/v1/characters" or path.startswith("/v1/characters/")):
         return "admin"  # import, edit, delete a character; assign its voice
+    if writes and path.startswith("/v1/presets"):
+        return "admin"  # switch the model every session uses
     if path.startswith("/v1/voices"):
         preview = path.endswith("/preview")
         if writes and not preview:
