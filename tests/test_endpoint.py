@@ -67,7 +67,7 @@ def test_policy_orders_the_waits() -> None:
     assert medium.silence_ms("complete", 0.9) == medium.confident_ms
     assert medium.silence_ms("complete", 0.1) == medium.complete_ms
     assert medium.silence_ms("complete", None) == medium.complete_ms
-    assert medium.silence_ms("unsure", 0.95) == medium.complete_ms
+    assert medium.silence_ms("unsure", 0.95) == medium.unsure_ms  # the sound alone: not enough
     assert medium.silence_ms("unsure", 0.2) == medium.unsure_ms
     assert POLICIES["low"].max_ms > medium.max_ms > POLICIES["high"].max_ms
     assert policy_for("medium", max_ms=4000).max_ms == 4000

@@ -130,8 +130,8 @@ class EndpointPolicy:
             if sound is None or sound >= self.audio_threshold:
                 return self.confident_ms if sound is not None else self.complete_ms
             return self.complete_ms
-        if sound is not None and sound >= 0.8:
-            return self.complete_ms
+        # Unsure words wait even when the sound says "done": measured on six synthetic
+        # voices, that shortcut ended 4% more paused utterances early (docs/performance.md).
         return self.unsure_ms
 
 
