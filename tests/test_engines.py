@@ -65,7 +65,7 @@ def test_whisper_loops_are_collapsed() -> None:
 
 def test_server_reports_a_missing_model_instead_of_crashing(tmp_path: Path) -> None:
     settings = Settings(data=tmp_path, llm_model=str(tmp_path / "missing.gguf"))
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:8000") as client:
         deadline = time.monotonic() + 60
         body = client.get("/healthz").json()
         while body["status"] == "loading" and time.monotonic() < deadline:
