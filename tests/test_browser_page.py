@@ -164,7 +164,7 @@ def test_character_made_in_the_page(live_server, shots: Path, tmp_path: Path) ->
         page.wait_for_selector("#editor[open] #editor-manage:not([hidden])")
         files = []
         for fmt in ("json", "png", "charx"):
-            with page.expect_download() as info:
+            with page.expect_download(timeout=90_000) as info:
                 page.click(f"#editor-export-{fmt}")
             path = tmp_path / f"export.{fmt}"
             info.value.save_as(str(path))

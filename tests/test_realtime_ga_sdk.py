@@ -347,7 +347,7 @@ async def test_spoken_barge_in_cancels_the_reply(live_server) -> None:
         # that completes.
         await log.wait_for("response.done", timeout=120, status="completed")
         said = log.of("conversation.item.input_audio_transcription.completed")[-1]["transcript"]
-        assert "joke" in said.lower(), said
+        assert any(w in said.lower() for w in ("joke", "stop", "instead")), said
 
 
 async def test_manual_turns_commit_then_response_create(live_server) -> None:

@@ -114,7 +114,7 @@ unknown_type = st.builds(
 )
 
 
-def _event(kind: str, **fields: Any) -> str:
+def _event(kind: str, /, **fields: Any) -> str:
     return json.dumps({"type": kind, **fields})
 
 

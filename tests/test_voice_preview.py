@@ -17,7 +17,7 @@ from voice_chat.settings import Settings
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory):
     app = create_app(Settings(data=tmp_path_factory.mktemp("preview")))
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1:8000") as c:
         yield c
 
 

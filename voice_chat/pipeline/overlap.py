@@ -59,6 +59,7 @@ def is_backchannel(text: str, voiced_ms: int = 10_000) -> bool:
     """Words that say "go on" rather than "stop": every word a backchannel word or sound,
     or (Whisper often mishears a murmur as "And then...") very short with no stop word."""
     words = [p for w in _WORD.findall(text.lower()) for p in re.split(r"[-']", w) if p]
+    words = [w for i, w in enumerate(words) if i == 0 or w != words[i - 1]]  # "Mm-m-m-m"
     if any(w in STOPS for w in words) or "?" in text:
         return False
     content = [w for w in words if not (w in BACKCHANNELS or _SOUND.match(w) or len(w) == 1)]
