@@ -141,6 +141,7 @@ async def latency_run(
 async def barge_in_run(server: LiveServer, trials: int) -> list[dict[str, float]]:
     speech = trim(espeak("Wait, hold on a second."))
     out = []
+    unanswered: list[int] = []
     async with RealtimeClient.connect(server.ws_url, user=uuid.uuid4().hex, character="sage") as rt:
         await rt.wait_for("response.done", timeout=90)
         for _ in range(trials):
@@ -161,7 +162,11 @@ async def barge_in_run(server: LiveServer, trials: int) -> list[dict[str, float]
             end_idx = rt.log.index(done)
             last_audio = max((r.t for r in rt.log[idx:end_idx] if r.audio), default=t_speech)
             await send
-            await rt.wait_for("response.done", timeout=60, since=end_idx + 1)
+            try:  # the interruption's own reply
+                await rt.wait_for("response.done", timeout=60, since=end_idx + 1)
+            except TimeoutError:
+                print("  barge-in: the interruption got no reply within 60 s (counted)")
+                unanswered.append(1)
             if done.event["response"]["status"] != "cancelled" or done.t < t_speech:
                 print("  barge-in: the reply ended before the user spoke; trial not counted")
                 await asyncio.sleep(1.0)
@@ -178,6 +183,8 @@ async def barge_in_run(server: LiveServer, trials: int) -> list[dict[str, float]
                 flush=True,
             )
             await asyncio.sleep(1.0)
+    if unanswered:
+        print(f"  barge-in: {len(unanswered)} interruption(s) got no reply")
     return out
 
 
