@@ -133,6 +133,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             stop.set()
             await sampler
             tracebacks = server.log().count("Traceback")
+            if args.server_log is not None:
+                args.server_log.write_text(server.log())
         finally:
             server.stop()
     turns = [t for r in results for t in r]
@@ -188,6 +190,7 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=4)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    parser.add_argument("--server-log", type=Path, help="keep the server's log here")
     args = parser.parse_args()
     if args.sessions < 1 or args.minutes <= 0:
         parser.error("--sessions must be >= 1 and --minutes > 0")

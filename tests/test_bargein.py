@@ -98,8 +98,9 @@ async def test_a_real_interruption_over_the_echo_still_cancels() -> None:
     last_audio = max(t for t in audio_times if t <= rt.log[-1].t)
     stopped = [t for t in audio_times if t < said_at]
     # Over its own echo the server needs the interruption's first words (about 0.1-0.9 s on
-    # a busy machine; see docs/performance.md): after that, no more audio of that reply.
-    late = [t - said_at for t in audio_times if t > said_at + 1.2]
+    # a busy machine, up to 1.3 s seen on a loaded CI runner; see docs/performance.md): after
+    # that, no more audio of that reply.
+    late = [t - said_at for t in audio_times if t > said_at + 2.0]
     assert not late or min(late) > 5, (said_at, last_audio, decisions())
     assert stopped
 

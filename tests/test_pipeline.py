@@ -220,3 +220,51 @@ async def test_an_empty_transcript_gets_no_reply(text: str) -> None:
     await pipe._on_turn(TurnEvent("ended", 800, 500))
     await asyncio.sleep(0.2)
     assert not box.of(ev.ResponseCreated) and pipe.reply is None
+
+
+async def _held_reply(pipe: Pipeline, box: Box) -> None:
+    """A long reply, held by speech over it (maybe "mm-hmm": not judged yet)."""
+    pipe.config.turn.echo_guard = False
+    pipe.config.turn.backchannel_ms = 800
+    await pipe.user_text("Tell me a long story")
+    await box.until(ev.AudioStarted)
+    await pipe._on_turn(TurnEvent("started", 5000))
+    assert pipe.barge.overlap is not None and pipe.reply is not None
+    assert not pipe.reply.playing.is_set()
+
+
+async def test_clearing_the_buffer_lets_a_held_reply_go_on() -> None:
+    engines = FakeEngines(reply=" ".join(f"word{i}." for i in range(20)))
+    pipe, _, box = make(engines, max_reply_sentences=100)
+    await _held_reply(pipe, box)
+    await pipe.clear()  # the page switched to push-to-talk mid-overlap
+    assert pipe.barge.overlap is None
+    done = await box.until(ev.ResponseDone)
+    assert done.response.status == "completed"
+
+
+async def test_a_held_reply_goes_on_when_the_audio_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No verdict ever comes (the client stopped sending audio): the hold has a time limit."""
+    from voice_chat.pipeline import overlap_flow
+
+    monkeypatch.setattr(overlap_flow, "HOLD_LIMIT_S", 0.2)
+    engines = FakeEngines(reply=" ".join(f"word{i}." for i in range(20)))
+    pipe, _, box = make(engines, max_reply_sentences=100)
+    await _held_reply(pipe, box)
+    done = await box.until(ev.ResponseDone)
+    assert done.response.status == "completed"
+    await pipe.close()
+
+
+async def test_missing_audio_mid_turn_is_heard_as_silence() -> None:
+    """Speech, then the stream stops: the gap filler ends the turn, and the reply comes."""
+    pipe, _, box = make()
+    t = np.arange(RATE) / RATE
+    voice = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    pipe.detector.in_speech = True  # as if the VAD had heard the start of a turn
+    await pipe._on_turn(TurnEvent("started", 0))
+    pipe._gaps.received(len(voice))
+    done = await box.until(ev.ResponseDone, timeout=10)
+    assert done.response.status == "completed"
+    assert box.of(ev.SpeechStopped)
+    await pipe.close()

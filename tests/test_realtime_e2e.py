@@ -154,3 +154,17 @@ async def test_manual_turns_at_48khz(live_server) -> None:
         assert done.event["response"]["status"] == "completed"
         transcript = rt.events("conversation.item.input_audio_transcription.completed")[-1]
         assert "weather" in transcript["transcript"].lower()
+
+
+async def test_turn_ends_when_the_client_stops_sending_audio(live_server) -> None:
+    """SDK scripts and push-to-talk style clients send the speech and stop: the turn still
+    ends (the missing audio counts as silence), for complete and for trailing-off lines."""
+    async with RealtimeClient.connect(live_server.ws_url, user=uuid.uuid4().hex, character="nova") as rt:
+        await rt.wait_for("response.done", timeout=120)
+        for line in ("I think I will go for a walk later.", "So I was wondering, um, if maybe"):
+            start = rt.mark()
+            await rt.send_speech(espeak(line), tail_s=0.1)  # then nothing at all
+            done = await rt.wait_for("response.done", timeout=90, since=start)
+            assert done.event["response"]["status"] == "completed", done.event
+            said = rt.events("conversation.item.input_audio_transcription.completed")[-1]
+            assert said["transcript"].strip(), said

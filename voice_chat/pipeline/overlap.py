@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class Overlap:
 
     started_ms: int  # stream time the speech began
     held_at: float  # monotonic time the reply was held
+    watchdog: asyncio.Task[None] | None = None  # lets the reply go on if never judged
 
 
 class BargeIn:

@@ -6,6 +6,7 @@ reply and outbox, and holds, resumes or cancels the reply.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from voice_chat.pipeline.turns import TurnDetector
 
 log = structlog.get_logger(__name__)
+HOLD_LIMIT_S = 4.0  # a held reply goes on if the overlap is still not judged by then
 
 
 class OverlapFlow:
@@ -87,8 +89,33 @@ class OverlapFlow:
         if reply is None:
             return
         reply.playing.clear()
-        self.barge.overlap = Overlap(at_ms, time.monotonic())
+        overlap = self.barge.overlap = Overlap(at_ms, time.monotonic())
         self.detector.endpoint_ms = 320  # a short silence ends the overlap
+        overlap.watchdog = asyncio.create_task(self._hold_limit(overlap))
+
+    async def _hold_limit(self, overlap: Overlap) -> None:
+        """A hold never outlives its overlap: with no verdict in time (the microphone went
+        quiet, the client stopped sending audio), the reply goes on."""
+        await asyncio.sleep(HOLD_LIMIT_S)
+        if self.barge.overlap is overlap:
+            log.info("overlap not judged in time; the reply goes on")
+            self.release_hold(keep_utterance=False)
+
+    def release_hold(self, *, keep_utterance: bool = True) -> None:
+        """Forget the overlap being judged; a held reply plays on (clear, a change of mode)."""
+        overlap, self.barge.overlap = self.barge.overlap, None
+        self.barge.echo_turn = False
+        if overlap is None:
+            return
+        if overlap.watchdog is not None and overlap.watchdog is not asyncio.current_task():
+            overlap.watchdog.cancel()
+        if not keep_utterance:
+            self.detector.clear_utterance()
+            self.detector.in_speech = False
+        self.endpoint.listen_again()
+        reply = self._speaking()
+        if reply is not None:
+            reply.playing.set()
 
     async def _watch_overlap(self) -> None:
         """Echo that turns into a person talking; an overlap too long to be a backchannel."""
@@ -109,6 +136,8 @@ class OverlapFlow:
         overlap, self.barge.overlap = self.barge.overlap, None
         if overlap is None:
             return
+        if overlap.watchdog is not None:
+            overlap.watchdog.cancel()
         self.endpoint.listen_again()
         self._item_id, self._partial_text = new_item_id(), ""
         await self.outbox.event(ev.SpeechStarted(overlap.started_ms, self._item_id))
@@ -126,15 +155,13 @@ class OverlapFlow:
         short = turn is not None and is_backchannel(text, self.detector.voiced_ms)
         if reply is not None and (echo or short):
             log.info("the reply goes on", heard=text, echo=echo)
-            self.barge.overlap = None
-            self.barge.echo_turn = echo and self.detector.in_speech
-            if not self.barge.echo_turn:
+            echo_turn = echo and self.detector.in_speech
+            if not echo_turn:
                 self.detector.clear_utterance()
-            self.endpoint.listen_again()
-            reply.playing.set()
+            self.release_hold()
+            self.barge.echo_turn = echo_turn
             return
         log.info("interrupted", heard=text, final=turn is not None)
         await self._interrupted()
         if turn is not None:
             await self._on_turn(turn)  # the overlap was the user's next turn
-

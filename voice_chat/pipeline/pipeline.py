@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -33,13 +33,11 @@ from voice_chat.metrics import observe_reply
 from voice_chat.pipeline import events as ev
 from voice_chat.pipeline.conversation import Conversation, Turn
 from voice_chat.pipeline.endpoint import SemanticEndpoint
+from voice_chat.pipeline.gaps import TICK_S, StreamGaps
 from voice_chat.pipeline.overlap import BargeIn
 from voice_chat.pipeline.overlap_flow import OverlapFlow
 from voice_chat.pipeline.ports import Engines, Outbox, SessionConfig
-from voice_chat.pipeline.reply import (
-    Reply,
-    new_item_id,
-)
+from voice_chat.pipeline.reply import Reply, failure_cause, new_item_id, quietly
 from voice_chat.pipeline.stages import ReplyStages
 from voice_chat.pipeline.turns import TurnDetector, TurnEvent
 
@@ -68,6 +66,9 @@ class Pipeline(OverlapFlow, ReplyStages):
         self._partial_text = ""
         self.endpoint = SemanticEndpoint(config, self.detector, engines)  # semantic_vad
         self.barge = BargeIn()  # echo and backchannels while the character speaks
+        self._gaps = StreamGaps()
+        self._hearing = asyncio.Lock()  # audio and gap filler reach the detector in turn
+        self._filler = asyncio.create_task(self._fill_gaps())
         self._prefill()  # the persona (and a resumed conversation) into the KV cache now
 
     @property
@@ -83,6 +84,8 @@ class Pipeline(OverlapFlow, ReplyStages):
         audio = self._resampler.process(pcm16_to_float(pcm))
         limit = self.config.max_utterance_s * MODEL_RATE
         if self.config.turn.manual:
+            if self.barge.overlap is not None:  # switched to push-to-talk mid-overlap
+                self.release_hold(keep_utterance=False)
             self._manual_audio.append(audio)
             if sum(map(len, self._manual_audio)) > limit:
                 await self.outbox.error(
@@ -90,15 +93,35 @@ class Pipeline(OverlapFlow, ReplyStages):
                 )
                 await self.commit()
             return
+        self._gaps.received(len(audio))
+        async with self._hearing:
+            await self._hear(audio)
+
+    async def _hear(self, audio: np.ndarray) -> None:
         self.barge.hear(audio)
         for event in await self.engines.analyse(lambda: self.detector.feed(audio)):
             await self._on_turn(event)
         await self._watch_overlap()
+        limit = self.config.max_utterance_s * MODEL_RATE
         if self.detector.in_speech and self.detector.utterance_samples > limit:
             await self.outbox.error("utterance_too_long", "turn longer than max_utterance_s; ended")
             now = self.detector.now_ms
             self.detector.in_speech = False
             await self._on_turn(TurnEvent("ended", now, now))
+
+    async def _fill_gaps(self) -> None:
+        """The audio stopped in the middle of a turn: its missing time is heard as silence."""
+        while True:
+            await asyncio.sleep(TICK_S)
+            if self.config.turn.manual or not (self.detector.in_speech or self.barge.overlap):
+                continue
+            samples = self._gaps.missing()
+            if samples:
+                try:
+                    async with self._hearing:
+                        await self._hear(np.zeros(samples, dtype=np.float32))
+                except Exception:
+                    log.exception("gap filler failed")
 
     # ----------------------------------------------------------- turn detection
     async def _on_turn(self, turn: TurnEvent) -> None:
@@ -185,6 +208,7 @@ class Pipeline(OverlapFlow, ReplyStages):
         )
 
     async def clear(self) -> None:
+        self.release_hold(keep_utterance=False)
         self._manual_audio = []
         self._carry = np.zeros(0, dtype=np.float32)
         self.detector.clear_utterance()
@@ -304,7 +328,7 @@ class Pipeline(OverlapFlow, ReplyStages):
                 self.conversation.remove(reply.user_turn)  # never a line without its answer
                 reply.user_turn = None
             reply.finish()
-            await self.outbox.error("response_failed", f"the reply failed: {_root(exc)}")
+            await self.outbox.error("response_failed", f"the reply failed: {failure_cause(exc)}")
             await self.outbox.event(reply.done_event("failed"))
             observe_reply("failed", reply.metrics, spoken_turn=False)
         finally:
@@ -336,6 +360,8 @@ class Pipeline(OverlapFlow, ReplyStages):
         self._prefill()
 
     async def close(self) -> None:
+        self._filler.cancel()
+        self.release_hold(keep_utterance=False)
         await self.interrupt()
         for task in list(self._detached):
             task.cancel()
@@ -357,21 +383,6 @@ class Pipeline(OverlapFlow, ReplyStages):
             log.warning("no prefill", error=str(exc))
             return
         prefill = self.engines.prefill
-        self._prefill_task = asyncio.create_task(_quietly(lambda: prefill(messages)))
+        self._prefill_task = asyncio.create_task(quietly(lambda: prefill(messages)))
 
     # ------------------------------------------------ the three stages of a reply
-
-def _root(exc: BaseException) -> BaseException:
-    """The first real error inside a task group's exception group."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
-
-
-async def _quietly(job: Callable[[], Awaitable[None]]) -> None:
-    """Run ``job()``. The coroutine is made inside the task: a task cancelled before it starts
-    (a session closed at once) leaves no coroutine that was never awaited."""
-    try:
-        await job()
-    except Exception as exc:  # noqa: BLE001 - an optimisation; never fails a session
-        log.warning("LLM prefill failed", error=str(exc))

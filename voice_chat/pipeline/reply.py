@@ -11,11 +11,15 @@ import enum
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import InitVar, dataclass, field
 
 import numpy as np
+import structlog
 
 from voice_chat.pipeline.events import ResponseDone, ResponseResult
+
+log = structlog.get_logger(__name__)
 
 
 class ReplyState(enum.IntEnum):
@@ -172,3 +176,19 @@ class Reply:
 
     def done_event(self, status: str) -> ResponseDone:
         return ResponseDone(ResponseResult(self.id, status, self.full_text, dict(self.metrics)))
+
+
+def failure_cause(exc: BaseException) -> BaseException:
+    """The first real error inside a task group's exception group."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+async def quietly(job: Callable[[], Awaitable[None]]) -> None:
+    """Run ``job()``. The coroutine is made inside the task: a task cancelled before it starts
+    (a session closed at once) leaves no coroutine that was never awaited."""
+    try:
+        await job()
+    except Exception as exc:  # noqa: BLE001 - an optimisation; never fails a session
+        log.warning("LLM prefill failed", error=str(exc))
