@@ -97,6 +97,21 @@ async def test_idle_session_is_closed(server: LiveServer) -> None:
         assert time.monotonic() - started < 10
 
 
+async def test_idle_realtime_api_session_is_closed(server: LiveServer) -> None:
+    """The OpenAI-dialect session idles out the same way, with its own error shape."""
+    async with websockets.connect(server.ws_url + "/v1/realtime?model=nova") as ws:
+        started = time.monotonic()
+        types = []
+        with pytest.raises(ConnectionClosed):
+            while time.monotonic() - started < 60:
+                event = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                types.append(event["type"])
+                if event["type"] == "error":
+                    assert event["error"]["code"] == "idle_timeout", event
+        assert types[0] == "session.created" and "error" in types, types
+        assert ws.close_code == 1000, ws.close_code
+
+
 def test_silent_connections_are_closed(server: LiveServer) -> None:
     """Sockets that connect and send nothing (or half a request) are closed; others go on."""
     socks = [socket.create_connection(("127.0.0.1", _port(server))) for _ in range(10)]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from typing import Any
 
 import structlog
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from voice_chat.audio.pcm import MODEL_RATE
 from voice_chat.cards import CardError, choose_greeting
@@ -33,6 +32,7 @@ from voice_chat.server.protocol import (
     Truncate,
     parse_client_event,
 )
+from voice_chat.server.receiving import Handlers, receive_until_closed
 
 log = structlog.get_logger(__name__)
 
@@ -138,23 +138,9 @@ class RealtimeSession:
         await self.outbox.event(ev.SessionCreated(self.describe()))
         await self._start_conversation()
         idle_s = self.runtime.settings.idle_timeout_s
+        handlers = Handlers(self._on_text, self._on_audio, self._busy, lambda: self._idle(idle_s))
         try:
-            while True:
-                try:
-                    message = await asyncio.wait_for(self.ws.receive(), idle_s)
-                except TimeoutError:
-                    if self._busy():
-                        continue  # the character is still talking: not idle
-                    await self._close_idle(idle_s)
-                    break
-                if message["type"] == "websocket.disconnect":
-                    break
-                if message.get("bytes") is not None:
-                    await self._on_audio(message["bytes"])
-                elif message.get("text") is not None:
-                    await self._on_text(message["text"])
-        except WebSocketDisconnect:
-            pass
+            await receive_until_closed(self.ws, idle_s, handlers)
         finally:
             self.outbox.closed = True
             await self.pipeline.close()
@@ -164,7 +150,7 @@ class RealtimeSession:
         reply = self.pipeline.reply
         return reply is not None and not reply.finished
 
-    async def _close_idle(self, idle_s: float) -> None:
+    async def _idle(self, idle_s: float) -> None:
         message = (
             f"nothing received for {idle_s:g} s: the session is closed "
             "(VOICE_CHAT_IDLE_TIMEOUT_S); reconnect to go on"
@@ -172,8 +158,6 @@ class RealtimeSession:
         self.log.info("idle session closed", idle_s=idle_s)
         await self.outbox.error("idle_timeout", message)
         self.outbox.closed = True
-        with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
-            await self.ws.close(code=1000, reason="idle_timeout")
 
     async def _on_audio(self, data: bytes) -> None:
         s = self.runtime.settings

@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 from typing import Any
 
 import structlog
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from voice_chat.audio.codecs import FORMATS, AudioFormatError
 from voice_chat.characters.registry import Character, CharacterError
@@ -32,6 +31,7 @@ from voice_chat.server.ga.items import Items, new_id
 from voice_chat.server.ga.state import GAState, VadChoice, describe
 from voice_chat.server.limits import EventGate
 from voice_chat.server.outbox import AudioRateGuard, WebSocketOutbox
+from voice_chat.server.receiving import Handlers, receive_until_closed
 
 log = structlog.get_logger(__name__)
 APPEND_FACTOR = 8  # one append may carry 8x max_frame_bytes of audio (10.9 s at 24 kHz)
@@ -94,40 +94,32 @@ class GASession(ItemEvents):
         self.log.info("session started")
         await self.encoder.send("session.created", session=self.describe())
         idle_s = self.runtime.settings.idle_timeout_s
+        handlers = Handlers(
+            self._on_text,
+            self._on_binary,
+            lambda: self.pipeline.reply is not None,
+            lambda: self._idle(idle_s),
+        )
         try:
-            while True:
-                try:
-                    message = await asyncio.wait_for(self.ws.receive(), idle_s)
-                except TimeoutError:
-                    if self.pipeline.reply is not None:
-                        continue  # the character is still talking: not idle
-                    await self._close_idle(idle_s)
-                    break
-                if message["type"] == "websocket.disconnect":
-                    break
-                if message.get("text") is not None:
-                    await self._on_text(message["text"])
-                elif message.get("bytes") is not None:
-                    await self.encoder.send_error(
-                        "invalid_event",
-                        "binary frames are not part of this dialect: send audio as base64 in "
-                        "input_audio_buffer.append",
-                    )
-        except WebSocketDisconnect:
-            pass
+            await receive_until_closed(self.ws, idle_s, handlers)
         finally:
             self.transport.closed = True
             await self.pipeline.close()
             self.log.info("session ended")
 
-    async def _close_idle(self, idle_s: float) -> None:
+    async def _on_binary(self, data: bytes) -> None:
+        await self.encoder.send_error(
+            "invalid_event",
+            "binary frames are not part of this dialect: send audio as base64 in "
+            "input_audio_buffer.append",
+        )
+
+    async def _idle(self, idle_s: float) -> None:
         self.log.info("idle session closed", idle_s=idle_s)
         await self.encoder.send_error(
             "idle_timeout", f"nothing received for {idle_s:g} s: the session is closed"
         )
         self.transport.closed = True
-        with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
-            await self.ws.close(code=1000, reason="idle_timeout")
 
     async def _on_text(self, text: str) -> None:
         limit = self.runtime.settings.max_event_bytes
