@@ -68,7 +68,7 @@ async def talker(
             else:
                 t_end = time.monotonic()
                 await rt.send({"type": "conversation.item.create", "item": {"text": line}})
-            status, audio_at, merged = await await_reply(rt, start)
+            status, audio_at, merged, metrics = await await_reply(rt, start)
             errors = [e for e in rt.events("error")[-5:] if e["error"]["code"] != "audio_rate_exceeded"]
             turns.append(
                 {
@@ -79,6 +79,7 @@ async def talker(
                     "first_audio_ms": None if audio_at is None else (audio_at - t_end) * 1000,
                     "errors": [e["error"]["code"] for e in errors],
                     "merged": merged,
+                    "metrics": metrics,  # the server's own per-stage times for this reply
                 }
             )
             n += 1
@@ -86,7 +87,9 @@ async def talker(
     return turns
 
 
-async def await_reply(rt: RealtimeClient, start: int) -> tuple[str, float | None, int]:
+async def await_reply(
+    rt: RealtimeClient, start: int
+) -> tuple[str, float | None, int, dict[str, Any]]:
     """Wait for the reply to this turn to complete; a reply begun during a pause and dropped
     because the user went on (``cancelled`` before any audio) is counted, not the answer."""
     merged = 0
@@ -97,14 +100,15 @@ async def await_reply(rt: RealtimeClient, start: int) -> tuple[str, float | None
             done = await rt.wait_for("response.done", timeout=deadline - time.monotonic(), since=since)
         except (TimeoutError, ConnectionError) as exc:
             seen = sorted({e["type"] for e in rt.events()[-40:]})
-            return f"error: {exc} (recent events: {', '.join(seen)})", None, merged
+            return f"error: {exc} (recent events: {', '.join(seen)})", None, merged, {}
         since = rt.log.index(done) + 1
         response = done.event["response"]
         audio = [r.t for r in rt.log[start:since] if r.audio is not None]
         if response["status"] == "cancelled" and not response.get("text"):
             merged += 1
             continue
-        return response["status"], (audio[0] if audio else None), merged
+        metrics = response.get("metrics") or {}
+        return response["status"], (audio[0] if audio else None), merged, metrics
 
 
 async def sample_rss(pid: int, stop: asyncio.Event, t0: float, out: list[tuple[float, float]]) -> None:

@@ -24,7 +24,9 @@ async def _error_after(rt: RealtimeClient, payload: str | bytes) -> dict:
 
 
 async def test_bad_frames_get_clear_errors(live_server) -> None:
-    async with RealtimeClient.connect(live_server.ws_url, user=uuid.uuid4().hex, character="nova") as rt:
+    async with RealtimeClient.connect(
+        live_server.ws_url, user=uuid.uuid4().hex, character="nova"
+    ) as rt:
         await rt.wait_for("response.done", timeout=120)
         cases: list[tuple[str | bytes, str]] = [
             ("{not json", "invalid_json"),
@@ -79,7 +81,9 @@ async def test_bad_frames_get_clear_errors(live_server) -> None:
 
 
 async def test_unknown_character_closes_with_reason(live_server) -> None:
-    async with RealtimeClient.connect(live_server.ws_url, user=uuid.uuid4().hex, character="../../etc/passwd") as rt:
+    async with RealtimeClient.connect(
+        live_server.ws_url, user=uuid.uuid4().hex, character="../../etc/passwd"
+    ) as rt:
         err = await rt.wait_for("error", timeout=10)
         assert err.event["error"]["code"] == "unknown_character"
         for _ in range(50):
@@ -97,7 +101,9 @@ async def test_bad_query_rate_is_refused(live_server) -> None:
 
 async def test_flood_is_dropped_and_other_sessions_carry_on(live_server) -> None:
     async with (
-        RealtimeClient.connect(live_server.ws_url, user=uuid.uuid4().hex, character="nova") as flood,
+        RealtimeClient.connect(
+            live_server.ws_url, user=uuid.uuid4().hex, character="nova"
+        ) as flood,
         RealtimeClient.connect(live_server.ws_url, user=uuid.uuid4().hex, character="pip") as calm,
     ):
         await flood.wait_for("session.created", timeout=10)

@@ -29,7 +29,20 @@ def room() -> np.ndarray:
 
 
 def test_backchannel_words() -> None:
-    for text in ("Mm-hmm.", "Mm-mm", "Mmm", "Uh uh", "Yeah.", "Right.", "Okay.", "Uh-huh", "yeah yeah", "", "Haha.", "F-ah"):
+    for text in (
+        "Mm-hmm.",
+        "Mm-mm",
+        "Mmm",
+        "Uh uh",
+        "Yeah.",
+        "Right.",
+        "Okay.",
+        "Uh-huh",
+        "yeah yeah",
+        "",
+        "Haha.",
+        "F-ah",
+    ):
         assert is_backchannel(text), text
     for text in ("Wait, stop.", "What?", "Tell me a joke.", "No, stop it.", "Stop."):
         assert not is_backchannel(text), text
@@ -39,7 +52,9 @@ def test_backchannel_words() -> None:
 
 
 async def speak_over_greeting(character: str, loop_kw: dict, user: np.ndarray | None, at_s: float):
-    async with RealtimeClient.connect(live_server_url(), user=uuid.uuid4().hex, character=character) as rt:
+    async with RealtimeClient.connect(
+        live_server_url(), user=uuid.uuid4().hex, character=character
+    ) as rt:
         await rt.wait_for("session.created", timeout=10)
         loop = EchoLoop(rt, **loop_kw)
         mic = asyncio.create_task(loop.run(60))
@@ -76,7 +91,9 @@ def _url(live_server) -> None:
 def decisions() -> str:
     """The server's barge-in decisions, for failure messages."""
     log = _SERVER[0].log()  # type: ignore[attr-defined]
-    return "\n".join(ln for ln in log.splitlines() if "goes on" in ln or "interrupted" in ln)[-2000:]
+    return "\n".join(ln for ln in log.splitlines() if "goes on" in ln or "interrupted" in ln)[
+        -2000:
+    ]
 
 
 async def test_own_echo_does_not_interrupt() -> None:

@@ -448,11 +448,17 @@ def test_talk_without_the_client_extra_says_how_to_install_it(tmp_path: Path) ->
         "import sys\nsys.modules['sounddevice'] = None\nsys.modules['prompt_toolkit'] = None\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
-    r = subprocess.run([*TALK, "--server", "ws://127.0.0.1:9"], capture_output=True, text=True,
-                       env=env, timeout=60)
+    r = subprocess.run(
+        [*TALK, "--server", "ws://127.0.0.1:9"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert r.returncode == 2
     assert "sounddevice and prompt_toolkit not installed" in r.stderr
     assert "voice-chat[client]" in r.stderr and "Traceback" not in r.stderr
-    devices = subprocess.run([sys.executable, "-m", "voice_chat", "devices"], capture_output=True,
-                             text=True, env=env, timeout=60)
+    devices = subprocess.run(
+        [sys.executable, "-m", "voice_chat", "devices"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert devices.returncode == 2 and "'client' extra" in devices.stderr

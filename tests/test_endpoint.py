@@ -39,15 +39,35 @@ def test_unfinished_words(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["Yes.", "Sure, why not?", "I love it.", "Thank you.", "I think so.", "What do you think?",
-     "No thanks.", "I'm tired.", "I don't know.", "Maybe later.", "We went to the beach."],
+    [
+        "Yes.",
+        "Sure, why not?",
+        "I love it.",
+        "Thank you.",
+        "I think so.",
+        "What do you think?",
+        "No thanks.",
+        "I'm tired.",
+        "I don't know.",
+        "Maybe later.",
+        "We went to the beach.",
+    ],
 )
 def test_finished_words(text: str) -> None:
     assert text_verdict(text) == "complete"
 
 
 @pytest.mark.parametrize(
-    "text", ["Those days", "Those days.", "front", "Front.", "My favorite colors.", "", "So yesterday my brother"]
+    "text",
+    [
+        "Those days",
+        "Those days.",
+        "front",
+        "Front.",
+        "My favorite colors.",
+        "",
+        "So yesterday my brother",
+    ],
 )
 def test_unsure_words(text: str) -> None:
     assert text_verdict(text) == "unsure"

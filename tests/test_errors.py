@@ -45,7 +45,21 @@ def test_every_error_is_a_voice_chat_error_and_keeps_its_old_base() -> None:
 )
 def test_status_comes_from_one_map(error: VoiceChatError, status: int) -> None:
     assert error.status == status
-    assert set(HTTP_STATUS.values()) <= {400, 401, 403, 404, 409, 413, 415, 421, 422, 429, 500, 501, 503}
+    assert set(HTTP_STATUS.values()) <= {
+        400,
+        401,
+        403,
+        404,
+        409,
+        413,
+        415,
+        421,
+        422,
+        429,
+        500,
+        501,
+        503,
+    }
 
 
 def test_card_messages_stay_short() -> None:

@@ -32,8 +32,13 @@ async def _refusal(url: str) -> tuple[dict, int | None]:
 async def test_not_ready_then_the_session_limit(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "VOICE_CHAT_DATA": str(tmp_path), "VOICE_CHAT_MAX_SESSIONS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "voice_chat", "serve", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voice_chat", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/v1/realtime"
     try:
         deadline = time.monotonic() + 60

@@ -57,7 +57,9 @@ def test_silence_noise_and_breath_are_not_words_but_thank_you_is() -> None:
         for level in (0.003, 0.03, 0.1):
             assert s.transcribe(ss.noise(48000, kind, 1) * level) == "", (kind, level)
     for seed in range(12):  # seed 9 made Whisper say "Aaaaaaa..." (a loop)
-        breath = ss.sox(ss.noise(48000, "white", seed) * 0.05, 16000, "sinc", "200-2000", "tremolo", "0.5", "90")
+        breath = ss.sox(
+            ss.noise(48000, "white", seed) * 0.05, 16000, "sinc", "200-2000", "tremolo", "0.5", "90"
+        )
         assert s.transcribe(breath) == "", seed
     for voice in ("slt", "rms"):
         assert "thank" in s.transcribe(padded(ss.flite("Thank you.", voice=voice))).lower()
@@ -92,9 +94,14 @@ def test_a_silent_wav_gets_no_reply(live_server, tmp_path: Path) -> None:
 
 
 async def test_paused_utterance_gets_one_reply_to_the_whole_sentence(live_server) -> None:
-    first, second = trim(espeak("I was thinking")), trim(espeak("that we could go to the beach this weekend."))
+    first, second = (
+        trim(espeak("I was thinking")),
+        trim(espeak("that we could go to the beach this weekend.")),
+    )
     speech = ss.join([first, second], [0.65])
-    async with RealtimeClient.connect(live_server.ws_url, user=uuid.uuid4().hex, character="nova") as rt:
+    async with RealtimeClient.connect(
+        live_server.ws_url, user=uuid.uuid4().hex, character="nova"
+    ) as rt:
         created = await rt.wait_for("session.created", timeout=10)
         assert created.event["session"]["turn_detection"]["type"] == "semantic_vad"
         await rt.wait_for("response.done", timeout=120)  # the greeting
@@ -104,12 +111,16 @@ async def test_paused_utterance_gets_one_reply_to_the_whole_sentence(live_server
         assert done.event["response"]["status"] == "completed"
         created = [r for r in rt.log[start:] if r.event and r.event["type"] == "response.created"]
         assert len(created) == 1  # nothing was said after "I was thinking"
-        transcript = rt.events("conversation.item.input_audio_transcription.completed")[-1]["transcript"]
+        transcript = rt.events("conversation.item.input_audio_transcription.completed")[-1][
+            "transcript"
+        ]
         assert "thinking" in transcript.lower() and "beach" in transcript.lower(), transcript
 
 
 async def test_noise_gets_no_reply_but_a_question_does(live_server) -> None:
-    async with RealtimeClient.connect(live_server.ws_url, user=uuid.uuid4().hex, character="nova") as rt:
+    async with RealtimeClient.connect(
+        live_server.ws_url, user=uuid.uuid4().hex, character="nova"
+    ) as rt:
         await rt.wait_for("response.done", timeout=120)
         start = rt.mark()
         await rt.send_speech(ss.noise(16000 * 2, "pink", 3) * 0.02, tail_s=1.0)

@@ -170,3 +170,28 @@ def test_the_state_cache_counts_everything_a_state_holds(llm, nova) -> None:
         cache.put(save_state(llm._llm))
         llm._llm.n_tokens -= 1  # a different key each time
     assert len(cache) == 2 and cache.size_bytes <= cache.capacity_bytes
+
+
+def test_a_conversation_keeps_one_state_in_the_cache(llm, nova) -> None:
+    """A state that only begins a newer one (the same call, turns ago) is dropped, so four
+    sessions sharing one model each keep their state instead of evicting each other's."""
+    from voice_chat.engines.llm_cache import save_state
+
+    asyncio.run(llm.warm(build_messages(nova, chat(3), count_prompt=llm.count_prompt)))
+    full = llm._llm.n_tokens
+    cache = StateCache(capacity_bytes=1 << 30)
+    llm._llm.n_tokens = full - 20
+    cache.put(save_state(llm._llm))  # the call a turn ago
+    llm._llm.n_tokens = full
+    cache.put(save_state(llm._llm))
+    assert len(cache) == 1
+    tokens = list(llm._llm.input_ids[:full])
+    state, shared = cache.best(tokens)
+    assert state is not None and shared == full
+    other = save_state(llm._llm)
+    other.input_ids = other.input_ids.copy()
+    other.input_ids[full - 5] += 1  # another conversation that parts near the end
+    cache.put(other)
+    assert len(cache) == 2 and cache.size_bytes == sum(
+        state_bytes(s) for s in cache._states.values()
+    )

@@ -382,7 +382,10 @@ async def test_lost_postgres_connection_mid_call(postgres) -> None:
 async def test_unreachable_postgres_keeps_sessions_going() -> None:
     from conftest import free_port
 
-    memory, out = ConversationMemory(f"postgresql://voice:pw@127.0.0.1:{free_port()}/voice"), Outbox()
+    memory, out = (
+        ConversationMemory(f"postgresql://voice:pw@127.0.0.1:{free_port()}/voice"),
+        Outbox(),
+    )
     conv = await memory.open_conversation("u", "c", out.error)
     assert conv.pending[0][0] == "memory_unavailable" and not conv.saving
     assert "reachable" in conv.pending[0][1]
@@ -390,7 +393,9 @@ async def test_unreachable_postgres_keeps_sessions_going() -> None:
     assert [t.text for t in conv.turns()] == ["hi"]
     health = memory.health()
     assert health["status"] == "unavailable" and health["backend"] == "postgresql"
-    assert health["database"] == health["database"].replace(":pw@", "") and "***" in health["database"]
+    assert (
+        health["database"] == health["database"].replace(":pw@", "") and "***" in health["database"]
+    )
     memory.close()
 
 

@@ -33,7 +33,9 @@ CARD = {
 class FakeEngines:
     """Transcribes to ``heard``, replies with ``reply`` word by word, speaks 40 ms a word."""
 
-    def __init__(self, heard: str = "hello there", reply: str = "One two three. Four five six.") -> None:
+    def __init__(
+        self, heard: str = "hello there", reply: str = "One two three. Four five six."
+    ) -> None:
         self.heard, self.reply = heard, reply
         self.token_delay = 0.005
         self.stt_delay = 0.02
@@ -176,7 +178,9 @@ async def test_barge_in_stops_the_llm_and_keeps_only_what_was_heard() -> None:
     sent = box.of(ev.TextDelta)
     assert len(sent) < 40  # generation stopped early
     heard = pipe.conversation.turns()[-1]
-    assert heard.role == "assistant" and heard.text and len(heard.text) < len(done.response.text) + 1
+    assert (
+        heard.role == "assistant" and heard.text and len(heard.text) < len(done.response.text) + 1
+    )
     assert heard.text.split()[0] == "word0."
     count = len(box.events)
     await asyncio.sleep(0.2)

@@ -272,7 +272,16 @@ async def test_killed_engine_replica_fails_the_reply_then_recovers(
 # --------------------------------------------------------------- start-up failures
 def _serve(env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "voice_chat", "serve", "--backend", "ray", "--port", str(free_port())],
+        [
+            sys.executable,
+            "-m",
+            "voice_chat",
+            "serve",
+            "--backend",
+            "ray",
+            "--port",
+            str(free_port()),
+        ],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

@@ -44,7 +44,9 @@ def test_health_and_listings(live_server) -> None:
 
 
 async def test_spoken_turn_round_trip(live_server) -> None:
-    async with RealtimeClient.connect(live_server.ws_url, user=uuid.uuid4().hex, character="nova") as rt:
+    async with RealtimeClient.connect(
+        live_server.ws_url, user=uuid.uuid4().hex, character="nova"
+    ) as rt:
         created = await rt.wait_for("session.created", timeout=10)
         assert rt.log[0].event is created.event  # the very first message
         session = created.event["session"]
@@ -85,7 +87,9 @@ async def test_spoken_turn_round_trip(live_server) -> None:
 
 
 async def test_barge_in_cancels_the_reply(live_server) -> None:
-    async with RealtimeClient.connect(live_server.ws_url, user=uuid.uuid4().hex, character="sage") as rt:
+    async with RealtimeClient.connect(
+        live_server.ws_url, user=uuid.uuid4().hex, character="sage"
+    ) as rt:
         started = await rt.wait_for("response.audio.started", timeout=120)
         greeting_id = started.event["response_id"]
         await asyncio.sleep(0.5)
@@ -106,7 +110,9 @@ async def test_barge_in_cancels_the_reply(live_server) -> None:
 
 
 async def test_typed_text_and_truncate(live_server) -> None:
-    async with RealtimeClient.connect(live_server.ws_url, user=uuid.uuid4().hex, character="pip") as rt:
+    async with RealtimeClient.connect(
+        live_server.ws_url, user=uuid.uuid4().hex, character="pip"
+    ) as rt:
         greet = await rt.wait_for("response.done", timeout=120)
         await rt.send(
             {
@@ -131,7 +137,9 @@ async def test_typed_text_and_truncate(live_server) -> None:
 
 
 async def test_manual_turns_at_48khz(live_server) -> None:
-    async with RealtimeClient.connect(live_server.ws_url, user=uuid.uuid4().hex, character="nova") as rt:
+    async with RealtimeClient.connect(
+        live_server.ws_url, user=uuid.uuid4().hex, character="nova"
+    ) as rt:
         await rt.wait_for("response.done", timeout=120)
         await rt.send(
             {
@@ -159,7 +167,9 @@ async def test_manual_turns_at_48khz(live_server) -> None:
 async def test_turn_ends_when_the_client_stops_sending_audio(live_server) -> None:
     """SDK scripts and push-to-talk style clients send the speech and stop: the turn still
     ends (the missing audio counts as silence), for complete and for trailing-off lines."""
-    async with RealtimeClient.connect(live_server.ws_url, user=uuid.uuid4().hex, character="nova") as rt:
+    async with RealtimeClient.connect(
+        live_server.ws_url, user=uuid.uuid4().hex, character="nova"
+    ) as rt:
         await rt.wait_for("response.done", timeout=120)
         for line in ("I think I will go for a walk later.", "So I was wondering, um, if maybe"):
             start = rt.mark()

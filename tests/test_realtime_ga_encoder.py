@@ -43,8 +43,9 @@ async def _spoken_reply(wire: Wire) -> tuple[Sink, GAEncoder]:
     await enc.audio(bytes(wire.output_format.rate // 5))  # 100 ms of PCM16
     await enc.event(ev.TextDelta("resp_1", " a fox."))
     await enc.event(ev.AudioDone("resp_1", 100))
-    await enc.event(ev.ResponseDone(ev.ResponseResult("resp_1", "completed", "It is a fox.",
-                                                      {"llm_tokens": 5})))
+    await enc.event(
+        ev.ResponseDone(ev.ResponseResult("resp_1", "completed", "It is a fox.", {"llm_tokens": 5}))
+    )
     return sink, enc
 
 

@@ -333,8 +333,11 @@ async def test_unknown_model_on_connect(live_server) -> None:
 async def test_spoken_barge_in_cancels_the_reply(live_server) -> None:
     async with session(live_server, "pip") as (conn, log, _):
         await conn.conversation.item.create(
-            item={"type": "message", "role": "user",
-                  "content": [{"type": "input_text", "text": "Tell me a long story about robots."}]}
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "Tell me a long story about robots."}],
+            }
         )
         await conn.response.create()
         first = await log.wait_for("response.output_audio.delta", timeout=120)
@@ -352,9 +355,11 @@ async def test_spoken_barge_in_cancels_the_reply(live_server) -> None:
 
 async def test_manual_turns_commit_then_response_create(live_server) -> None:
     """turn_detection null: the client commits and asks for the reply (push-to-talk, telephony)."""
-    async with session(
-        live_server, "aria", audio={"input": {"turn_detection": None}}
-    ) as (conn, log, _):
+    async with session(live_server, "aria", audio={"input": {"turn_detection": None}}) as (
+        conn,
+        log,
+        _,
+    ):
         assert log.of("session.updated")[-1]["session"]["audio"]["input"]["turn_detection"] is None
         await send_speech(conn, espeak("What is the weather like today?"), tail_s=0.3)
         await asyncio.sleep(0.5)
@@ -387,9 +392,16 @@ async def test_input_audio_item_is_transcribed_and_answered(live_server) -> None
     speech = resample(espeak("Can you recommend a good book?"), 16000, 24000)
     async with session(live_server, "sage") as (conn, log, _):
         await conn.conversation.item.create(
-            item={"type": "message", "role": "user", "content": [
-                {"type": "input_audio", "audio": base64.b64encode(float_to_pcm16(speech)).decode()}
-            ]}
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [
+                    {
+                        "type": "input_audio",
+                        "audio": base64.b64encode(float_to_pcm16(speech)).decode(),
+                    }
+                ],
+            }
         )
         done = await log.wait_for("conversation.item.done", timeout=60)
         assert "book" in done["item"]["content"][0]["transcript"].lower(), done

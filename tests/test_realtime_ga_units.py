@@ -142,7 +142,8 @@ def test_client_instructions_are_added_to_the_persona_or_replace_it() -> None:
     assert added[0]["content"].startswith(plain[0]["content"])
     assert added[0]["content"].endswith("Speak like a pirate.")
     assert added[1:] == plain[1:]
-    replaced = build_messages(sage, turns, instructions="Speak like a pirate.",
-                              replace_persona=True)
+    replaced = build_messages(
+        sage, turns, instructions="Speak like a pirate.", replace_persona=True
+    )
     assert replaced[0] == {"role": "system", "content": "Speak like a pirate."}
     assert "storyteller" not in replaced[0]["content"] and replaced[-1]["content"] == "Hello."

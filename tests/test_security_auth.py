@@ -71,7 +71,9 @@ def auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
         create_key(data, "user", "alice"),
         create_key(data, "user", "bob"),
     )
-    srv = start_server(data, env={"VOICE_CHAT_AUTH": "on", "VOICE_CHAT_MAX_AUTH_FAILURES_PER_MIN": "100000"})
+    srv = start_server(
+        data, env={"VOICE_CHAT_AUTH": "on", "VOICE_CHAT_MAX_AUTH_FAILURES_PER_MIN": "100000"}
+    )
     yield AuthServer(srv, *keys)
     srv.stop()
 

@@ -26,8 +26,7 @@ TEXT = "Hello there, this is a test of my voice. I like long walks by the sea in
 
 
 def _f0(client: TestClient, params: dict) -> float:
-    r = client.post("/v1/voices/preview", json={"kind": "derived", "params": params,
-                                                "text": TEXT})
+    r = client.post("/v1/voices/preview", json={"kind": "derived", "params": params, "text": TEXT})
     assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
     audio, rate = read_wav(r.content)
     assert len(audio) / rate > 1.0 and np.isfinite(audio).all()
@@ -58,5 +57,7 @@ def test_bad_previews_are_refused(client: TestClient, body: dict, code: str) -> 
 
 
 def test_preview_validates_text(client: TestClient) -> None:
-    r = client.post("/v1/voices/preview", json={"kind": "derived", "params": {"base": "joe"}, "text": ""})
+    r = client.post(
+        "/v1/voices/preview", json={"kind": "derived", "params": {"base": "joe"}, "text": ""}
+    )
     assert r.status_code == 422

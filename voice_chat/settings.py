@@ -133,6 +133,8 @@ class Settings(BaseSettings):
     max_events_per_s: float = Field(20.0, gt=0.0, le=100000.0)
     event_burst: int = Field(100, ge=1, le=1000000)
     idle_timeout_s: float = Field(300.0, ge=1.0, le=86400.0)
+    # glibc malloc arenas for the server's threads (0: glibc's default); see runtime/allocator.py
+    malloc_arenas: int = Field(2, ge=0, le=64)
     max_uploads_per_min: int = Field(60, ge=1, le=100000)
     max_connections: int = Field(512, ge=8, le=100000)
     max_connections_per_client: int = Field(64, ge=1, le=100000)

@@ -15,6 +15,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from voice_chat.cli.exposure import check_exposure
     from voice_chat.logs import configure
+    from voice_chat.runtime.allocator import limit_arenas
     from voice_chat.server.app import create_app
     from voice_chat.server.security import DenialLogFilter
     from voice_chat.server.transport import http_protocol
@@ -51,6 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"voice-chat: {problem}", file=sys.stderr)
         return 2
     settings.data.mkdir(parents=True, exist_ok=True)
+    limit_arenas(settings.malloc_arenas)  # before any inference thread starts
     if settings.backend == "ray":
         from voice_chat.runtime.ray.launch import serve_on_ray
 

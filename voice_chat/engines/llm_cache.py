@@ -69,9 +69,10 @@ class StateCache:
         if size > self.capacity_bytes:
             return
         key = tuple(state.input_ids[: state.n_tokens].tolist())
-        old = self._states.pop(key, None)
-        if old is not None:
-            self.size_bytes -= state_bytes(old)
+        # A state whose tokens begin the new one's serves no prompt better: the same
+        # conversation, a few turns ago. Drop it, so each conversation keeps one state.
+        for old_key in [k for k in self._states if key[: len(k)] == k]:
+            self.size_bytes -= state_bytes(self._states.pop(old_key))
         self._states[key] = state
         self.size_bytes += size
         while self.size_bytes > self.capacity_bytes:
