@@ -73,6 +73,7 @@ def load_llm(settings: Settings) -> ChatModel:
         cache_dir=settings.data / "cache",
         threads=settings.llm_threads,
         context=settings.llm_context,
+        cache_bytes=settings.llm_cache_mb << 20,
     )
 
 
