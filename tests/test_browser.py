@@ -291,7 +291,7 @@ def test_push_to_talk(live_server, shots: Path, tmp_path: Path) -> None:
         page.goto(live_server.url + "/")
         page.evaluate("localStorage.setItem('voiceChat.mode', 'manual')")
         open_call(page, live_server.url, "nova")
-        assert vc(page, "vc.session.turn_detection.type") == "manual"
+        wait_vc(page, "vc.session.turn_detection.type === 'manual'", 10)
         assert page.is_visible("#ptt")
         # The switch in the page changes the server's mode with session.update.
         page.click(".mode label:has-text('Hands-free')")

@@ -43,3 +43,25 @@ def test_short_pause_resumes_instead_of_ending() -> None:
     audio = np.concatenate([a, gap, b, np.zeros(16000, np.float32)])
     kinds = [k for k, _ in run(TurnDetector(TurnConfig(silence_ms=400, speculative_ms=100)), audio)]
     assert kinds.count("ended") == 1
+
+
+def test_stream_gaps_fill_only_a_stream_behind_the_clock(monkeypatch) -> None:
+    from voice_chat.pipeline import gaps
+
+    now = [100.0]
+    monkeypatch.setattr(gaps.time, "monotonic", lambda: now[0])
+    g = gaps.StreamGaps(grace_s=0.5)
+    assert g.missing() == 0  # nothing received yet: nothing to fill
+    for _ in range(10):  # 10 s of audio sent in one second: ahead of the clock
+        g.received(16000)
+        now[0] += 0.1
+    now[0] += 5.0
+    assert g.missing() == 0  # still ahead (the audio plays until t=110)
+    now[0] = 110.4
+    assert g.missing() == 0  # within the grace: a stream held up by the network
+    now[0] = 111.0
+    assert g.missing() == 16000  # a second behind: a second of silence
+    assert g.missing() == 0  # and not twice
+    g.received(320)  # the client is back: its audio follows the filled time
+    now[0] = 111.3
+    assert g.missing() == 0

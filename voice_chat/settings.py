@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     # RAM for the KV states of conversations the model left: each call's next turn then
     # evaluates only its new tokens. Too small for the sessions in use, and every turn of
     # every session re-reads its whole prompt (about 33 MB a state at 1,700 tokens).
-    llm_cache_mb: int = Field(512, ge=0, le=1 << 20)
+    llm_cache_mb: int = Field(256, ge=0, le=1 << 20)
     llm_temperature: float = Field(0.3, ge=0.0, le=2.0)
     llm_repeat_penalty: float = Field(1.15, ge=1.0, le=2.0)
     llm_base_url: str = "http://127.0.0.1:8080/v1"

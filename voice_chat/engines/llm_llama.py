@@ -71,7 +71,7 @@ class LlamaChat:
         threads: int = 1,
         context: int = 2048,
         batch: int = 256,
-        cache_bytes: int = 512 << 20,
+        cache_bytes: int = 256 << 20,
     ) -> None:
         try:
             from llama_cpp import Llama

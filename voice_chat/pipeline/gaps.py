@@ -4,7 +4,8 @@ Turn detection runs on stream time: it only moves on when audio arrives. Browser
 audio all the time, but push-to-talk style clients and SDK scripts often send the speech
 and stop. Without this, such a turn would wait forever for the silence that ends it.
 :class:`StreamGaps` tracks when the received audio would have finished playing; once the
-stream is more than ``grace_s`` behind the wall clock, the gap is filled with silence.
+stream is more than ``grace_s`` behind the wall clock, the gap is filled with silence. The
+grace is long enough that a live stream held up by the network is not cut into turns.
 A client that sends faster than real time is ahead of the clock and never gets filler.
 """
 
@@ -18,7 +19,7 @@ TICK_S = 0.1  # how often the pipeline checks for a gap
 
 
 class StreamGaps:
-    def __init__(self, grace_s: float = 0.3, rate: int = MODEL_RATE) -> None:
+    def __init__(self, grace_s: float = 0.5, rate: int = MODEL_RATE) -> None:
         self.grace_s = grace_s
         self.rate = rate
         self._due: float | None = None  # monotonic time the received audio ends playing
