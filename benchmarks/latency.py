@@ -78,8 +78,25 @@ def first_after(rt: RealtimeClient, t0: float, kind: str, rid: str | None = None
 
 
 async def spoken_turn(rt: RealtimeClient, audio: np.ndarray, full: bool) -> dict[str, Any]:
+    """One turn's times; a turn with no reply is returned as ``unanswered``, not dropped."""
     start = rt.mark()
     t_end = await rt.send_speech(audio, tail_s=0.8)
+    try:
+        return await _timed_reply(rt, audio, full, start, t_end)
+    except TimeoutError:
+        keys = ["speech_stopped_ms", "transcript_ms", "first_text_ms", "first_audio_ms"]
+        return {
+            "speech_s": len(audio) / 16000,
+            "transcript": "",
+            "server": {},
+            "status": "unanswered",
+            **dict.fromkeys(keys),
+        }
+
+
+async def _timed_reply(
+    rt: RealtimeClient, audio: np.ndarray, full: bool, start: int, t_end: float
+) -> dict[str, Any]:
     created = await rt.wait_for("response.created", timeout=60, since=start)
     rid = created.event["response"]["id"]
     first_audio = next_audio = None
@@ -125,13 +142,17 @@ async def latency_run(
         batch = utterances[ci * per_char : (ci + 1) * per_char]
         if not batch:
             continue
-        async with RealtimeClient.connect(server.ws_url, user=uuid.uuid4().hex, character=character) as rt:
+        async with RealtimeClient.connect(
+            server.ws_url, user=uuid.uuid4().hex, character=character
+        ) as rt:
             await rt.wait_for("response.done", timeout=90)
             await asyncio.sleep(1.0)  # the history prefill after the greeting
             for audio in batch:
                 turns.append(await spoken_turn(rt, audio, full))
+                fa = turns[-1]["first_audio_ms"]
+                shown = "unanswered" if fa is None else f"{fa:7.0f} ms"
                 print(
-                    f"  {character:5s} first audio {turns[-1]['first_audio_ms']:7.0f} ms  {turns[-1]['transcript'][:60]!r}",
+                    f"  {character:5s} first audio {shown}  {turns[-1]['transcript'][:60]!r}",
                     flush=True,
                 )
                 await asyncio.sleep(0.8)
@@ -209,7 +230,9 @@ async def session_for_sweep(
     server: LiveServer, character: str, utterances: list[np.ndarray]
 ) -> list[dict[str, Any]]:
     res = []
-    async with RealtimeClient.connect(server.ws_url, user=uuid.uuid4().hex, character=character) as rt:
+    async with RealtimeClient.connect(
+        server.ws_url, user=uuid.uuid4().hex, character=character
+    ) as rt:
         await rt.wait_for("response.done", timeout=180)
         await asyncio.sleep(1.0)
         for audio in utterances:
@@ -276,11 +299,15 @@ def summarize(turns: list[dict[str, Any]]) -> dict[str, Any]:
         k: {"p50": pct([t[k] for t in turns], 50), "p95": pct([t[k] for t in turns], 95)}
         for k in keys
     }
-    srv = [t["server"] for t in turns]
+    # A reply whose audio starts before the user's speech ended cut them off: a failure,
+    # however fast. A turn with no reply at all is one too.
+    s["premature"] = sum(1 for t in turns if (t["first_audio_ms"] or 0) < 0)
+    s["unanswered"] = sum(1 for t in turns if t["status"] == "unanswered")
+    srv = [t["server"] for t in turns if t["server"]]
     s["stt_rtf_p50"] = pct(
         [
             m["stt_ms"] / 1000 / t["speech_s"]
-            for m, t in zip(srv, turns, strict=True)
+            for m, t in zip(srv, [t for t in turns if t["server"]], strict=True)
             if "stt_ms" in m
         ],
         50,
@@ -423,8 +450,14 @@ def print_table(r: dict[str, Any]) -> None:
         f"STT RTF p50 {s['stt_rtf_p50']:.3f} (naive {b['stt_rtf_p50']:.3f}); TTS RTF p50 {s['tts_rtf_p50']:.3f}; "
         f"LLM first token p50 {s['llm_first_token_ms_p50']:.0f} ms (naive {b['llm_first_token_ms_p50']:.0f}); {s['llm_tokens_per_s_p50'] or 0:.0f} tok/s"
     )
+    print(
+        f"failures: premature {s['premature']}, unanswered {s['unanswered']} of {s['turns']} "
+        f"(naive: {b['premature']}, {b['unanswered']})"
+    )
     if "baseline" in r:
-        bs = r["baseline"]["summary"]["first_audio_ms"]
+        base = r["baseline"]["summary"]
+        print(f"baseline failures: premature {base['premature']}, unanswered {base['unanswered']}")
+        bs = base["first_audio_ms"]
         print(
             f"baseline {r['baseline']['ref']} ({r['baseline']['commit']}): first audio p50 {bs['p50']:.0f} / p95 {bs['p95']:.0f} ms; "
             f"this tree / baseline p50 = {r['ratio_to_baseline_first_audio_p50']:.2f}"

@@ -53,14 +53,19 @@ async def native_turn(server: LiveServer, speech: np.ndarray) -> dict[str, float
         done = await rt.wait_for("response.done", timeout=120)
         log = rt.log[start:]
         transcript = next(
-            r.t for r in log
-            if r.event and r.event["type"] == "conversation.item.input_audio_transcription.completed"
+            r.t
+            for r in log
+            if r.event
+            and r.event["type"] == "conversation.item.input_audio_transcription.completed"
         )
         first_audio = next(r.t for r in log if r.audio is not None)
         audio = sum(len(r.audio) for r in log if r.audio is not None)
         events = sum(len(json.dumps(r.event)) for r in log if r.event)
-        rate = next(r.event["sample_rate"] for r in log
-                    if r.event and r.event["type"] == "response.audio.started")
+        rate = next(
+            r.event["sample_rate"]
+            for r in log
+            if r.event and r.event["type"] == "response.audio.started"
+        )
         seconds = audio / 2 / rate
         assert done.event["response"]["status"] == "completed"
         return {
@@ -81,7 +86,9 @@ async def ga_turn(server: LiveServer, speech: np.ndarray) -> dict[str, float]:
                 log.append((time.monotonic(), json.loads(raw), len(raw)))
 
         reader = asyncio.create_task(read())
-        audio = np.concatenate([resample(speech, 16000, 24000), np.zeros(int(TAIL_S * 24000), np.float32)])
+        audio = np.concatenate(
+            [resample(speech, 16000, 24000), np.zeros(int(TAIL_S * 24000), np.float32)]
+        )
         step, t0, end = 2400, time.monotonic(), 0.0
         for i in range(0, len(audio), step):
             delay = t0 + i / 24000 - time.monotonic()
@@ -98,8 +105,11 @@ async def ga_turn(server: LiveServer, speech: np.ndarray) -> dict[str, float]:
             await asyncio.sleep(0.05)
         reader.cancel()
     after = [(t, e, n) for t, e, n in log if t >= end]
-    transcript = next(t for t, e, _ in after
-                      if e["type"] == "conversation.item.input_audio_transcription.completed")
+    transcript = next(
+        t
+        for t, e, _ in after
+        if e["type"] == "conversation.item.input_audio_transcription.completed"
+    )
     deltas = [(t, e, n) for t, e, n in after if e["type"] == "response.output_audio.delta"]
     seconds = sum(len(base64.b64decode(e["delta"])) for _, e, _ in deltas) / 2 / 24000
     total = sum(n for t, e, n in after if e["type"].startswith("response."))
@@ -126,8 +136,12 @@ def plot(result: dict[str, Any], path: Path) -> None:
     for offset, name in ((-0.2, "native"), (0.2, "ga")):
         ax.bar(x + offset, [result[name]["median"][k] for k in keys], 0.4, label=name)
         for i, k in enumerate(keys):
-            ax.scatter([x[i] + offset] * len(result[name]["turns"]),
-                       [t[k] for t in result[name]["turns"]], s=8, color="black")
+            ax.scatter(
+                [x[i] + offset] * len(result[name]["turns"]),
+                [t[k] for t in result[name]["turns"]],
+                s=8,
+                color="black",
+            )
     ax.set_xticks(x, ["final transcript", "first reply audio"])
     ax.set_ylabel("ms after the end of speech")
     ax.set_title("native protocol vs OpenAI Realtime dialect (median, dots: turns)")

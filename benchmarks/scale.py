@@ -106,7 +106,10 @@ async def alternate(
                 else:
                     local_cpu += proc_cpu_s(servers[name].process.pid) - before  # type: ignore[operator]
                 turns[name].append(turn)
-                print(f"  {i:2d} {name:6s} first audio {turn['first_audio_ms'] or float('nan'):6.0f} ms  {turn['transcript'][:50]!r}", flush=True)
+                print(
+                    f"  {i:2d} {name:6s} first audio {turn['first_audio_ms'] or float('nan'):6.0f} ms  {turn['transcript'][:50]!r}",
+                    flush=True,
+                )
     n = len(utterances)
     return turns, {k: v / n for k, v in ray_cpu.items()}, local_cpu / n
 
@@ -114,7 +117,9 @@ async def alternate(
 async def talker(server: LiveServer, character: str, utterances: list[Any]) -> list[dict[str, Any]]:
     """One session's turns; a turn that gets no reply is counted, not fatal."""
     res = []
-    async with RealtimeClient.connect(server.ws_url, user=uuid.uuid4().hex, character=character) as rt:
+    async with RealtimeClient.connect(
+        server.ws_url, user=uuid.uuid4().hex, character=character
+    ) as rt:
         await rt.wait_for("response.done", timeout=180)
         await asyncio.sleep(1.0)
         for audio in utterances:
@@ -127,7 +132,9 @@ async def talker(server: LiveServer, character: str, utterances: list[Any]) -> l
     return res
 
 
-async def sweep(server: LiveServer, utterances: list[Any], sizes: list[int], per: int) -> dict[str, Any]:
+async def sweep(
+    server: LiveServer, utterances: list[Any], sizes: list[int], per: int
+) -> dict[str, Any]:
     out = {}
     for n in sizes:
         jobs = [talker(server, CHARACTERS[i % 4], utterances[i : i + per]) for i in range(n)]
@@ -139,7 +146,10 @@ async def sweep(server: LiveServer, utterances: list[Any], sizes: list[int], per
             "failed": sum(t["status"] != "completed" for t in got),
             "turns": len(got),
         }
-        print(f"  {n} talkers: first audio p50 {out[str(n)]['first_audio_ms_p50']:.0f} ms, p95 {out[str(n)]['first_audio_ms_p95']:.0f} ms", flush=True)
+        print(
+            f"  {n} talkers: first audio p50 {out[str(n)]['first_audio_ms_p50']:.0f} ms, p95 {out[str(n)]['first_audio_ms_p95']:.0f} ms",
+            flush=True,
+        )
     return out
 
 
@@ -184,7 +194,12 @@ def plot(result: dict[str, Any], path: Path) -> None:
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 4.2))
     names = ["local", "ray"]
     for q, off in (("p50", -0.2), ("p95", 0.2)):
-        a.bar([i + off for i in range(2)], [result[n]["summary"]["first_audio_ms"][q] for n in names], 0.4, label=q)
+        a.bar(
+            [i + off for i in range(2)],
+            [result[n]["summary"]["first_audio_ms"][q] for n in names],
+            0.4,
+            label=q,
+        )
     a.set_xticks(range(2), ["in-process", "through Ray"])
     a.set_ylabel("first reply audio after speech end (ms)")
     a.set_title("the hop through Ray Serve")
@@ -218,14 +233,26 @@ def table(r: dict[str, Any]) -> None:
     print(f"  hop cost p50 {r['hop_ms_p50']:+.0f} ms ({r['ratio_p50']:.2f}x)")
     print("\nconcurrent talkers: first audio p50 / p95 (ms)")
     for n in ("local", "ray"):
-        print("  " + n.ljust(6) + "  ".join(f"{k}: {v['first_audio_ms_p50']:.0f}/{v['first_audio_ms_p95']:.0f}" for k, v in r[n]["sweep"].items()))
+        print(
+            "  "
+            + n.ljust(6)
+            + "  ".join(
+                f"{k}: {v['first_audio_ms_p50']:.0f}/{v['first_audio_ms_p95']:.0f}"
+                for k, v in r[n]["sweep"].items()
+            )
+        )
     cap = r["capacity"]
-    print("\nCPU-seconds per turn: " + ", ".join(f"{k} {v:.3f}" for k, v in cap["cpu_s_per_turn"].items()))
+    print(
+        "\nCPU-seconds per turn: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in cap["cpu_s_per_turn"].items())
+    )
     print(f"  in-process server, whole process: {r['local_cpu_s_per_turn']:.3f}")
     print("\ntalkers  CPUs (CPU-only)  CPUs + GPUs (STT, LLM on GPU)")
     for row in cap["rows"]:
         g = row["gpu"]
-        print(f"  {row['talkers']:6d}  {row['cpu_only_total_cpus']:8d}        {g['cpus']:6d} + {g['gpus_total']} GPUs")
+        print(
+            f"  {row['talkers']:6d}  {row['cpu_only_total_cpus']:8d}        {g['cpus']:6d} + {g['gpus_total']} GPUs"
+        )
 
 
 async def main() -> int:
@@ -235,7 +262,10 @@ async def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     args = ap.parse_args()
     n = 3 if args.quick else args.turns
-    utterances = [trim(espeak(PROMPTS[i % len(PROMPTS)], voice=VOICES[i % 4][0], wpm=VOICES[i % 4][1])) for i in range(max(n, 8))]
+    utterances = [
+        trim(espeak(PROMPTS[i % len(PROMPTS)], voice=VOICES[i % 4][0], wpm=VOICES[i % 4][1]))
+        for i in range(max(n, 8))
+    ]
     sizes = [1, 2] if args.quick else [1, 2, 4]
     result: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other work), Python {platform.python_version()}",
@@ -253,7 +283,9 @@ async def main() -> int:
         ray.init(address=cluster.address, log_to_driver=False)
         try:
             print("alternating turns, in-process and through Ray:")
-            turns, ray_cpu, local_cpu = await alternate({"local": local, "ray": remote}, utterances[:n])
+            turns, ray_cpu, local_cpu = await alternate(
+                {"local": local, "ray": remote}, utterances[:n]
+            )
             for name in ("local", "ray"):
                 result[name] = {"summary": summary(turns[name]), "turns": turns[name]}
             result["local_cpu_s_per_turn"] = local_cpu
@@ -265,7 +297,10 @@ async def main() -> int:
             remote.stop()
             local.stop()
             cluster.stop()
-    lp, rp = result["local"]["summary"]["first_audio_ms"]["p50"], result["ray"]["summary"]["first_audio_ms"]["p50"]
+    lp, rp = (
+        result["local"]["summary"]["first_audio_ms"]["p50"],
+        result["ray"]["summary"]["first_audio_ms"]["p50"],
+    )
     result["hop_ms_p50"] = rp - lp
     result["ratio_p50"] = rp / lp
     result["capacity"] = capacity(ray_cpu)

@@ -56,7 +56,9 @@ async def talker(
 ) -> list[dict[str, Any]]:
     turns: list[dict[str, Any]] = []
     character = CHARACTERS[index % len(CHARACTERS)]
-    async with RealtimeClient.connect(server.ws_url, user=uuid.uuid4().hex, character=character) as rt:
+    async with RealtimeClient.connect(
+        server.ws_url, user=uuid.uuid4().hex, character=character
+    ) as rt:
         await rt.wait_for("response.done", timeout=120)
         n = 0
         while time.monotonic() < until:
@@ -69,7 +71,9 @@ async def talker(
                 t_end = time.monotonic()
                 await rt.send({"type": "conversation.item.create", "item": {"text": line}})
             status, audio_at, merged, metrics = await await_reply(rt, start)
-            errors = [e for e in rt.events("error")[-5:] if e["error"]["code"] != "audio_rate_exceeded"]
+            errors = [
+                e for e in rt.events("error")[-5:] if e["error"]["code"] != "audio_rate_exceeded"
+            ]
             turns.append(
                 {
                     "session": index,
@@ -97,7 +101,9 @@ async def await_reply(
     deadline = time.monotonic() + 120
     while True:
         try:
-            done = await rt.wait_for("response.done", timeout=deadline - time.monotonic(), since=since)
+            done = await rt.wait_for(
+                "response.done", timeout=deadline - time.monotonic(), since=since
+            )
         except (TimeoutError, ConnectionError) as exc:
             seen = sorted({e["type"] for e in rt.events()[-40:]})
             return f"error: {exc} (recent events: {', '.join(seen)})", None, merged, {}
@@ -111,7 +117,9 @@ async def await_reply(
         return response["status"], (audio[0] if audio else None), merged, metrics
 
 
-async def sample_rss(pid: int, stop: asyncio.Event, t0: float, out: list[tuple[float, float]]) -> None:
+async def sample_rss(
+    pid: int, stop: asyncio.Event, t0: float, out: list[tuple[float, float]]
+) -> None:
     while not stop.is_set():
         out.append((time.monotonic() - t0, rss_mb(pid)))
         await asyncio.sleep(2.0)
@@ -179,7 +187,11 @@ def plot(result: dict[str, Any], path: Path) -> None:
     a.set_ylabel("server RSS (MB)")
     a.set_title(f"soak: {result['sessions']} sessions, {result['minutes']} min")
     for s in range(result["sessions"]):
-        pts = [(t["t_s"], t["first_audio_ms"]) for t in result["turns"] if t["session"] == s and t["first_audio_ms"]]
+        pts = [
+            (t["t_s"], t["first_audio_ms"])
+            for t in result["turns"]
+            if t["session"] == s and t["first_audio_ms"]
+        ]
         if pts:
             b.plot(*zip(*pts, strict=True), ".", label=f"session {s}")
     b.set_xlabel("seconds")
@@ -204,8 +216,12 @@ def main() -> int:
     plot(result, args.out / "soak.png")
     print(f"{'replies':28s} {result['replies']}  {result['statuses']}")
     print(f"{'failed replies':28s} {result['failed']}")
-    print(f"{'first audio p50 early / late':28s} {result['first_audio_p50_early_ms']} / {result['first_audio_p50_late_ms']} ms  (x{result['late_over_early']})")
-    print(f"{'RSS after warm-up / end / max':28s} {result['rss_after_warmup_mb']} / {result['rss_end_mb']} / {result['rss_max_mb']} MB")
+    print(
+        f"{'first audio p50 early / late':28s} {result['first_audio_p50_early_ms']} / {result['first_audio_p50_late_ms']} ms  (x{result['late_over_early']})"
+    )
+    print(
+        f"{'RSS after warm-up / end / max':28s} {result['rss_after_warmup_mb']} / {result['rss_end_mb']} / {result['rss_max_mb']} MB"
+    )
     print(f"{'tracebacks in the server log':28s} {result['tracebacks']}")
     return 0 if result["failed"] == 0 and result["tracebacks"] == 0 else 1
 

@@ -60,12 +60,16 @@ def wer_section(voices: list[ts.Voice], quick: bool) -> dict[str, Any]:
         models["base"] = WhisperSTT("embedded:base", cache_dir=cache)
     except Exception as exc:  # noqa: BLE001 - the extra is optional
         print("whisper base unavailable:", exc)
-    stock = WhisperModel(resolve_model("embedded:tiny.en", cache), compute_type="int8", cpu_threads=2)
+    stock = WhisperModel(
+        resolve_model("embedded:tiny.en", cache), compute_type="int8", cpu_threads=2
+    )
 
     def stock_stt(a: np.ndarray) -> str:
         return " ".join(s.text for s in stock.transcribe(a, beam_size=1, language="en")[0])
 
-    engines = {name: m.transcribe for name, m in models.items()} | {"stock tiny.en (30 s)": stock_stt}
+    engines = {name: m.transcribe for name, m in models.items()} | {
+        "stock tiny.en (30 s)": stock_stt
+    }
     sentences = ts.WER_SENTENCES[: 3 if quick else 6]
     pad = np.zeros(RATE // 4, np.float32)
     conditions = {
@@ -73,7 +77,11 @@ def wer_section(voices: list[ts.Voice], quick: bool) -> dict[str, Any]:
         "noise 10 dB": lambda a: ss.mix_noise(a, 10, seed=1),
         "noise 5 dB": lambda a: ss.mix_noise(a, 5, seed=2),
     }
-    clips = [(v.name, s, np.concatenate([pad, ss.trim(v.speak(s)), pad])) for v in voices for s in sentences]
+    clips = [
+        (v.name, s, np.concatenate([pad, ss.trim(v.speak(s)), pad]))
+        for v in voices
+        for s in sentences
+    ]
     out: dict[str, Any] = {}
     for cname, cond in conditions.items():
         audio = [(v, s, cond(a)) for v, s, a in clips]
@@ -91,7 +99,9 @@ def wer_section(voices: list[ts.Voice], quick: bool) -> dict[str, Any]:
                 "clips": len(errs),
                 "runaway": int(loops),
             }
-            print(f"WER {cname:16s} {ename:22s} {np.mean(errs):.3f}  {np.median(secs) * 1000:5.0f} ms")
+            print(
+                f"WER {cname:16s} {ename:22s} {np.mean(errs):.3f}  {np.median(secs) * 1000:5.0f} ms"
+            )
     return out
 
 
@@ -154,11 +164,29 @@ def endpoint_section(voices: list[ts.Voice], quick: bool) -> dict[str, Any]:
             a, b = ss.trim(v.speak(pair[0])), ss.trim(v.speak(pair[1]))
             audio = np.concatenate([pad0, a, np.zeros(int(gap * RATE), np.float32), b, tail])
             true_end = (len(pad0) + len(a) + int(gap * RATE) + len(b)) * 1000 // RATE
-            items.append({"set": "paused", "voice": v.name, "text": " ".join(pair), "audio": audio, "end": true_end})
-        for text in (ts.SHORT[:3] if quick else ts.SHORT) + (ts.QUESTIONS[:3] if quick else ts.QUESTIONS):
+            items.append(
+                {
+                    "set": "paused",
+                    "voice": v.name,
+                    "text": " ".join(pair),
+                    "audio": audio,
+                    "end": true_end,
+                }
+            )
+        for text in (ts.SHORT[:3] if quick else ts.SHORT) + (
+            ts.QUESTIONS[:3] if quick else ts.QUESTIONS
+        ):
             s = ss.trim(v.speak(text))
             kind = "short" if text in ts.SHORT else "question"
-            items.append({"set": kind, "voice": v.name, "text": text, "audio": np.concatenate([pad0, s, tail]), "end": (len(pad0) + len(s)) * 1000 // RATE})
+            items.append(
+                {
+                    "set": kind,
+                    "voice": v.name,
+                    "text": text,
+                    "audio": np.concatenate([pad0, s, tail]),
+                    "end": (len(pad0) + len(s)) * 1000 // RATE,
+                }
+            )
     for it in items:
         it["pauses"] = pauses_of(it.pop("audio"), stt, turn)
     out: dict[str, Any] = {"items": items, "settings": {}}
@@ -184,7 +212,9 @@ def endpoint_section(voices: list[ts.Voice], quick: bool) -> dict[str, Any]:
             }
         out["settings"][name] = row
         p = row["paused"]
-        print(f"EOT {name:24s} paused premature {p['premature_rate']:.2f} wait p50 {p['wait_p50_ms'] or 0:5.0f}  questions p50 {row['question']['wait_p50_ms'] or 0:5.0f}")
+        print(
+            f"EOT {name:24s} paused premature {p['premature_rate']:.2f} wait p50 {p['wait_p50_ms'] or 0:5.0f}  questions p50 {row['question']['wait_p50_ms'] or 0:5.0f}"
+        )
     return out
 
 
@@ -212,32 +242,52 @@ async def server_section(server: Any, voices: list[ts.Voice], quick: bool) -> di
     out: dict[str, Any] = {}
     rng = np.random.default_rng(3)
     sets = {
-        "paused": [ts.paused(v, p, float(rng.uniform(0.55, 0.70))) for v in (voices[0], voices[4]) for p in ts.PAUSED[:2]],
-        "question": [ss.trim(v.speak(q)) for v in (voices[0], voices[4]) for q in ts.QUESTIONS[: 1 if quick else 2]],
+        "paused": [
+            ts.paused(v, p, float(rng.uniform(0.55, 0.70)))
+            for v in (voices[0], voices[4])
+            for p in ts.PAUSED[:2]
+        ],
+        "question": [
+            ss.trim(v.speak(q))
+            for v in (voices[0], voices[4])
+            for q in ts.QUESTIONS[: 1 if quick else 2]
+        ],
     }
     for mode in ("semantic_vad", "server_vad"):
-        async with RealtimeClient.connect(server.ws_url, user=uuid.uuid4().hex, character="nova") as rt:
+        async with RealtimeClient.connect(
+            server.ws_url, user=uuid.uuid4().hex, character="nova"
+        ) as rt:
             await rt.wait_for("response.done", timeout=120)
             await rt.send({"type": "session.update", "session": {"turn_detection": {"type": mode}}})
             await rt.wait_for("session.updated", timeout=10)
             for name, clips in sets.items():
                 res = [await first_audio(rt, c) for c in clips]
-                lat = [r["first_audio_ms"] for r in res if r["first_audio_ms"] is not None and not r["premature"]]
+                lat = [
+                    r["first_audio_ms"]
+                    for r in res
+                    if r["first_audio_ms"] is not None and not r["premature"]
+                ]
                 out.setdefault(mode, {})[name] = {
                     "premature_rate": sum(r["premature"] > 0 for r in res) / len(res),
                     "first_audio_p50_ms": pct(lat, 50),
                     "first_audio_p95_ms": pct(lat, 95),
                     "turns": res,
                 }
-                print(f"SRV {mode:12s} {name:9s} premature {out[mode][name]['premature_rate']:.2f} first audio p50 {pct(lat, 50) or 0:5.0f} p95 {pct(lat, 95) or 0:5.0f}")
+                print(
+                    f"SRV {mode:12s} {name:9s} premature {out[mode][name]['premature_rate']:.2f} first audio p50 {pct(lat, 50) or 0:5.0f} p95 {pct(lat, 95) or 0:5.0f}"
+                )
 
     click = np.zeros(8000, np.float32)
     click[0] = 1.0
     room = ss.reverb(click, reverberance=50)
     room = room[: np.flatnonzero(np.abs(room) > 1e-4)[-1] + 1]
 
-    async def over_greeting(loop_kw: dict[str, Any], user: np.ndarray | None, at_s: float) -> dict[str, Any]:
-        async with RealtimeClient.connect(server.ws_url, user=uuid.uuid4().hex, character="sage") as rt:
+    async def over_greeting(
+        loop_kw: dict[str, Any], user: np.ndarray | None, at_s: float
+    ) -> dict[str, Any]:
+        async with RealtimeClient.connect(
+            server.ws_url, user=uuid.uuid4().hex, character="sage"
+        ) as rt:
             await rt.wait_for("session.created", timeout=10)
             loop = EchoLoop(rt, **loop_kw)
             mic = asyncio.create_task(loop.run(60))
@@ -247,7 +297,9 @@ async def server_section(server: Any, voices: list[ts.Voice], quick: bool) -> di
                 if user is not None:
                     await asyncio.sleep(at_s)
                     said = loop.say(user)
-                done = await rt.wait_for("response.done", timeout=120, response_id=started.event["response_id"])
+                done = await rt.wait_for(
+                    "response.done", timeout=120, response_id=started.event["response_id"]
+                )
             finally:
                 mic.cancel()
             audio = [r.t for r in rt.log if r.audio is not None and said is not None and r.t > said]
@@ -259,20 +311,41 @@ async def server_section(server: Any, voices: list[ts.Voice], quick: bool) -> di
             }
 
     n_echo = 5 if quick else 20
-    echo = [await over_greeting({"delay_ms": float(rng.uniform(50, 200)), "gain_db": -10, "impulse": room}, None, 0) for _ in range(n_echo)]
-    out["echo_alone"] = {"trials": n_echo, "self_interruptions": sum(e["status"] != "completed" for e in echo)}
-    bc = [await over_greeting({"gain_db": -120}, ss.trim(ss.espeak(w)), 1.0) for w in ts.BACKCHANNELS[: 3 if quick else 6]]
-    out["backchannel"] = {"trials": len(bc), "false_barge_ins": sum(e["status"] != "completed" for e in bc), "held": sum(e["speech_started"] > 0 for e in bc)}
+    echo = [
+        await over_greeting(
+            {"delay_ms": float(rng.uniform(50, 200)), "gain_db": -10, "impulse": room}, None, 0
+        )
+        for _ in range(n_echo)
+    ]
+    out["echo_alone"] = {
+        "trials": n_echo,
+        "self_interruptions": sum(e["status"] != "completed" for e in echo),
+    }
+    bc = [
+        await over_greeting({"gain_db": -120}, ss.trim(ss.espeak(w)), 1.0)
+        for w in ts.BACKCHANNELS[: 3 if quick else 6]
+    ]
+    out["backchannel"] = {
+        "trials": len(bc),
+        "false_barge_ins": sum(e["status"] != "completed" for e in bc),
+        "held": sum(e["speech_started"] > 0 for e in bc),
+    }
     stop = ss.trim(ss.espeak("Wait, stop, tell me a joke."))
-    ints = [await over_greeting({"delay_ms": d, "gain_db": g, "impulse": room}, stop, 1.2) for d, g in [(120, -10), (60, -10), (180, -10), (120, -120)][: 2 if quick else 4]]
+    ints = [
+        await over_greeting({"delay_ms": d, "gain_db": g, "impulse": room}, stop, 1.2)
+        for d, g in [(120, -10), (60, -10), (180, -10), (120, -120)][: 2 if quick else 4]
+    ]
     out["interruption"] = {
         "trials": len(ints),
         "cancelled": sum(e["status"] == "cancelled" for e in ints),
         "last_audio_after_ms": [e["last_audio_after_ms"] for e in ints],
         "cancel_after_ms": [e["cancel_after_ms"] for e in ints],
-        "with_echo": [True] * (len(ints) - (1 if len(ints) == 4 else 0)) + ([False] if len(ints) == 4 else []),
+        "with_echo": [True] * (len(ints) - (1 if len(ints) == 4 else 0))
+        + ([False] if len(ints) == 4 else []),
     }
-    print("SRV echo alone: self-interruptions", out["echo_alone"], "backchannels", out["backchannel"])
+    print(
+        "SRV echo alone: self-interruptions", out["echo_alone"], "backchannels", out["backchannel"]
+    )
     print("SRV interruptions", out["interruption"])
     return out
 
@@ -296,7 +369,12 @@ def plot(result: dict[str, Any], path: Path) -> None:
     conds = list(wer)
     engines = sorted({e for c in conds for e in wer[c]})
     for i, e in enumerate(engines):
-        b.bar(np.arange(len(conds)) + i * 0.25, [wer[c].get(e, {}).get("mean_wer", 0) for c in conds], 0.25, label=e)
+        b.bar(
+            np.arange(len(conds)) + i * 0.25,
+            [wer[c].get(e, {}).get("mean_wer", 0) for c in conds],
+            0.25,
+            label=e,
+        )
     b.set_xticks(np.arange(len(conds)) + 0.25, conds)
     b.set_ylabel("mean WER")
     b.axhline(0.15, color="grey", ls="--", lw=0.8)

@@ -64,11 +64,15 @@ def run(synth: object, sentences: list[str]) -> dict:
     }
 
 
-def dsp_cost(base_chunks: list[np.ndarray], rate: int, pitch: float, formant: float, expr: float) -> float:
+def dsp_cost(
+    base_chunks: list[np.ndarray], rate: int, pitch: float, formant: float, expr: float
+) -> float:
     """CPU seconds of WORLD processing per second of audio."""
     cpu0 = time.process_time()
     for chunk in base_chunks:
-        dsp.world_transform(chunk, rate, pitch_semitones=pitch, formant_shift=formant, expressiveness=expr)
+        dsp.world_transform(
+            chunk, rate, pitch_semitones=pitch, formant_shift=formant, expressiveness=expr
+        )
     return (time.process_time() - cpu0) / (sum(c.size for c in base_chunks) / rate)
 
 
@@ -87,7 +91,14 @@ def heatmap(ids: list[str], matrix: np.ndarray, method: str, path: Path) -> None
     for i in range(len(ids)):
         for j in range(len(ids)):
             value = matrix[i, j]
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="white" if value < 0.7 else "black")
+            ax.text(
+                j,
+                i,
+                f"{value:.2f}",
+                ha="center",
+                va="center",
+                color="white" if value < 0.7 else "black",
+            )
     ax.set_title(f"Speaker similarity of the shipped voices ({method})")
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
@@ -110,7 +121,9 @@ def main() -> None:
     for voice in voices:
         synth = build_synthesizer(voice, registry.get)
         synth.synthesize("Warm up.").__next__()  # load models outside the timing
-        clause = min(run(synth, [CLAUSE])["rtf_wall"] * run(synth, [CLAUSE])["seconds"] for _ in range(3))
+        clause = min(
+            run(synth, [CLAUSE])["rtf_wall"] * run(synth, [CLAUSE])["seconds"] for _ in range(3)
+        )
         a, b = run(synth, set_a), run(synth, set_b)
         rate = synth.sample_rate
         row = {
@@ -148,7 +161,9 @@ def main() -> None:
         "different_voices_mean": round(float(off.mean()), 3),
     }
 
-    print(f"\n{'voice':8} {'engine':8} {'f0 Hz':>7} {'RTF wall':>9} {'RTF cpu':>8} {'DSP cpu':>8} {'1st chunk':>9} {'clause':>7}")
+    print(
+        f"\n{'voice':8} {'engine':8} {'f0 Hz':>7} {'RTF wall':>9} {'RTF cpu':>8} {'DSP cpu':>8} {'1st chunk':>9} {'clause':>7}"
+    )
     for r in results:
         dsp_text = f"{r['dsp_rtf_cpu']:.3f}" if "dsp_rtf_cpu" in r else "-"
         print(

@@ -173,8 +173,8 @@ def test_the_state_cache_counts_everything_a_state_holds(llm, nova) -> None:
 
 
 def test_a_conversation_keeps_one_state_in_the_cache(llm, nova) -> None:
-    """A state that only begins a newer one (the same call, turns ago) is dropped, so four
-    sessions sharing one model each keep their state instead of evicting each other's."""
+    """A state of the same call a turn ago is dropped, so four sessions sharing one model
+    each keep one state instead of evicting each other's."""
     from voice_chat.engines.llm_cache import save_state
 
     asyncio.run(llm.warm(build_messages(nova, chat(3), count_prompt=llm.count_prompt)))
@@ -188,9 +188,17 @@ def test_a_conversation_keeps_one_state_in_the_cache(llm, nova) -> None:
     tokens = list(llm._llm.input_ids[:full])
     state, shared = cache.best(tokens)
     assert state is not None and shared == full
+    retold = save_state(llm._llm)
+    retold.input_ids = retold.input_ids.copy()
+    retold.input_ids[full - 30] += 1  # the reply as generated, not as later stored
+    llm._llm.input_ids[:full] = retold.input_ids[:full]
+    llm._llm.input_ids[full] = 7
+    llm._llm.n_tokens = full + 1  # the call's next turn goes on from the stored reply
+    cache.put(save_state(llm._llm))
+    assert len(cache) == 1  # the turn before is superseded though its tail differs
     other = save_state(llm._llm)
     other.input_ids = other.input_ids.copy()
-    other.input_ids[full - 5] += 1  # another conversation that parts near the end
+    other.input_ids[full // 3] += 1  # another conversation (same persona, then its own)
     cache.put(other)
     assert len(cache) == 2 and cache.size_bytes == sum(
         state_bytes(s) for s in cache._states.values()

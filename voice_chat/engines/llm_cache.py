@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+SUPERSEDED_TAIL = 96  # tokens at the end of a state that may differ (a reply's raw tokens)
+
 
 def state_bytes(state: Any) -> int:
     """The memory a ``LlamaState`` really holds."""
@@ -53,6 +55,14 @@ def common_prefix(a: Any, b: list[int]) -> int:
     return int(diff[0]) if len(diff) else n
 
 
+def _superseded(old: tuple[int, ...], new: tuple[int, ...]) -> bool:
+    """``old`` is an earlier point of the conversation ``new`` continues."""
+    if len(old) > len(new):
+        return False
+    shared = common_prefix(np.asarray(old, dtype=np.intc), list(new[: len(old)]))
+    return shared >= len(old) - SUPERSEDED_TAIL
+
+
 class StateCache:
     """LRU of states keyed by their tokens, never over ``capacity_bytes`` in total."""
 
@@ -69,9 +79,11 @@ class StateCache:
         if size > self.capacity_bytes:
             return
         key = tuple(state.input_ids[: state.n_tokens].tolist())
-        # A state whose tokens begin the new one's serves no prompt better: the same
-        # conversation, a few turns ago. Drop it, so each conversation keeps one state.
-        for old_key in [k for k in self._states if key[: len(k)] == k]:
+        # The same conversation a turn ago (it shares all but its own last few tokens with
+        # this one: the reply as generated, before it was stored and templated) serves no
+        # prompt better than this state. Drop it, so each conversation keeps one state and
+        # four sessions' states fit together instead of evicting each other in turn.
+        for old_key in [k for k in self._states if _superseded(k, key)]:
             self.size_bytes -= state_bytes(self._states.pop(old_key))
         self._states[key] = state
         self.size_bytes += size
