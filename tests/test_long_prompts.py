@@ -203,3 +203,43 @@ def test_a_conversation_keeps_one_state_in_the_cache(llm, nova) -> None:
     assert len(cache) == 2 and cache.size_bytes == sum(
         state_bytes(s) for s in cache._states.values()
     )
+
+
+def test_a_moved_window_keeps_the_kv_cache_of_the_kept_turns(llm, nova) -> None:
+    """The window start moves (oldest turns dropped): the kept history is shifted in the KV
+    cache, not evaluated again, and the model still answers."""
+    import time
+
+    from voice_chat.engines.llm_shift import shift_window
+
+    system = build_messages(nova, [], count_prompt=llm.count_prompt)[:1]
+
+    def as_messages(turns: list[Turn]) -> list:
+        return [*system, *({"role": t.role, "content": t.text} for t in turns)]
+
+    turns = chat(30)
+    before = llm.prompt_tokens(as_messages(turns[:40]))
+    asyncio.run(llm.warm(as_messages(turns[:40])))
+    assert llm._llm.n_tokens == len(before)
+    moved = as_messages(turns[10:41])  # ten turns dropped, one user line added
+    tokens = llm.prompt_tokens(moved)
+    kept = shift_window(llm._llm, tokens)
+    assert kept >= 128
+    n = llm._llm.n_tokens
+    assert list(llm._llm.input_ids[:n]) == tokens[:n]
+    assert n >= len(tokens) - 40  # only the new line is left to evaluate
+    t = time.monotonic()
+    text = "".join(
+        asyncio.run(
+            _collect(llm.stream(moved, GenerationOptions(max_tokens=12), threading.Event()))
+        )
+    )
+    assert text.strip()
+    assert time.monotonic() - t < 3.0  # evaluating ~700 tokens again takes longer here
+    # Another conversation (nothing in common past the persona) is never cut into.
+    other = llm.prompt_tokens([*system, {"role": "user", "content": "Something else. " * 60}])
+    assert shift_window(llm._llm, other) == 0
+
+
+async def _collect(stream) -> list[str]:
+    return [d async for d in stream]

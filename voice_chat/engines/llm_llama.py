@@ -25,6 +25,7 @@ from typing import Any
 
 from voice_chat.engines.base import EngineError, GenerationOptions, Message
 from voice_chat.engines.llm_cache import StateCache, common_prefix, save_state
+from voice_chat.engines.llm_shift import shift_window
 from voice_chat.engines.llm_steer import NgramBlocker
 from voice_chat.engines.qwen_parts import join_qwen_model
 
@@ -152,6 +153,8 @@ class LlamaChat:
     def _prepare(self, tokens: list[int]) -> None:
         """Before evaluating ``tokens``: keep the state we leave, restore a better one."""
         llm = self._llm
+        if shift_window(llm, tokens):  # the same call, its window start moved
+            return
         current = llm.input_ids[: llm.n_tokens]
         shared = common_prefix(current, tokens)
         if llm.n_tokens >= MIN_CACHED_TOKENS and shared < llm.n_tokens * 0.5:
@@ -159,6 +162,7 @@ class LlamaChat:
         state, cached = self._cache.best(tokens)
         if state is not None and cached > shared + 16:
             llm.load_state(state)
+            shift_window(llm, tokens)  # its state is from before the window moved
 
     def _completion(self, tokens: list[int], options: GenerationOptions, stream: bool) -> Any:
         logits_processor = None
