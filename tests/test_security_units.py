@@ -284,7 +284,7 @@ def test_card_staging_of_a_dead_process_cleaned(tmp_path: Path) -> None:
 async def test_prefill_cancelled_before_it_starts_leaves_no_coroutine() -> None:
     """The 'coroutine LlamaChat.warm was never awaited' warning: a session closed at once
     cancels its prefill task before it runs. The job is now made inside the task."""
-    from voice_chat.pipeline.pipeline import _quietly
+    from voice_chat.pipeline.reply import quietly as _quietly
 
     ran: list[int] = []
 

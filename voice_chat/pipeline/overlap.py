@@ -70,6 +70,14 @@ def is_backchannel(text: str, voiced_ms: int = 10_000) -> bool:
     return not content or (voiced_ms <= 800 and vague and len(words) <= 4)
 
 
+def echo_fragment(text: str) -> bool:
+    """One lone word heard while our echo may still come in: most often a piece of it that
+    Whisper misheard ("room." for "...a while"), not an interruption. Stop words and
+    questions still interrupt."""
+    words = _WORD.findall(text.lower())
+    return len(words) == 1 and words[0] not in STOPS and "?" not in text
+
+
 @dataclass
 class Overlap:
     """User speech during a reply that is not judged yet (the reply is held meanwhile)."""

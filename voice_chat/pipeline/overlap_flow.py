@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from voice_chat.pipeline import events as ev
-from voice_chat.pipeline.overlap import Overlap, echoes, is_backchannel
+from voice_chat.pipeline.overlap import Overlap, echo_fragment, echoes, is_backchannel
 from voice_chat.pipeline.reply import Reply, new_item_id
 from voice_chat.pipeline.turns import TurnEvent
 
@@ -153,6 +153,7 @@ class OverlapFlow:
             return
         echo = reply is not None and echoes(text, self.barge.said())
         short = turn is not None and is_backchannel(text, self.detector.voiced_ms)
+        short = short or (turn is not None and self.barge.echo_possible() and echo_fragment(text))
         if reply is not None and (echo or short):
             log.info("the reply goes on", heard=text, echo=echo)
             echo_turn = echo and self.detector.in_speech
