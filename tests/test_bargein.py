@@ -128,3 +128,11 @@ async def test_mm_hmm_does_not_cancel_the_reply() -> None:
     )
     assert resp["status"] == "completed", (resp, decisions())
     assert not rt.events("input_audio_buffer.speech_started")
+
+
+def test_a_lone_word_over_the_echo_is_a_piece_of_it() -> None:
+    from voice_chat.pipeline.overlap import echo_fragment
+
+    assert echo_fragment("room.") and echo_fragment(" Fire")
+    assert not echo_fragment("Stop!") and not echo_fragment("Wait.")  # stop words interrupt
+    assert not echo_fragment("Why?") and not echo_fragment("Tell me a joke.")
