@@ -287,10 +287,14 @@ def test_push_to_talk(live_server, shots: Path, tmp_path: Path) -> None:
         tmp_path / "ptt.wav", "Tell me about the weather today.", lead_s=0.1, tail_s=0.5
     )
     with browser_page(wav) as page:
-        # The mode is remembered, and sent when connecting (turn_detection=manual).
+        # The mode is remembered (localStorage, set before the page's scripts run), and
+        # sent when connecting (turn_detection=manual).
+        page.add_init_script("localStorage.setItem('voiceChat.mode', 'manual')")
         page.goto(live_server.url + "/")
-        page.evaluate("localStorage.setItem('voiceChat.mode', 'manual')")
-        open_call(page, live_server.url, "nova")
+        page.wait_for_selector(".card[data-id='nova']", timeout=15000)
+        assert vc(page, "vc.mode") == "manual"
+        page.click(".card[data-id='nova']")
+        wait_vc(page, "vc.connection === 'open'", 30)
         wait_vc(page, "vc.session.turn_detection.type === 'manual'", 10)
         assert page.is_visible("#ptt")
         # The switch in the page changes the server's mode with session.update.
