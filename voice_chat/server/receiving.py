@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -24,18 +25,29 @@ class Handlers:
 
 
 async def receive_until_closed(ws: WebSocket, idle_s: float, on: Handlers) -> None:
-    """Dispatch frames until the client leaves or the session idles out."""
+    """Dispatch frames until the client leaves or the session idles out.
+
+    Quiet time counts from the last frame received or the last moment a reply was in
+    progress, checked at least every second: a reply that ends just before a check does
+    not let the session close before the user had ``idle_s`` to answer it.
+    """
+    poll = min(1.0, idle_s / 4)
+    quiet_since = time.monotonic()
     try:
         while True:
             try:
-                message = await asyncio.wait_for(ws.receive(), idle_s)
+                message = await asyncio.wait_for(ws.receive(), poll)
             except TimeoutError:
+                now = time.monotonic()
                 if on.busy():
-                    continue
-                await on.idle()
-                with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
-                    await ws.close(code=1000, reason="idle_timeout")
-                return
+                    quiet_since = now
+                elif now - quiet_since >= idle_s:
+                    await on.idle()
+                    with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
+                        await ws.close(code=1000, reason="idle_timeout")
+                    return
+                continue
+            quiet_since = time.monotonic()
             if message["type"] == "websocket.disconnect":
                 return
             if message.get("text") is not None:
