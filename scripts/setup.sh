@@ -11,7 +11,7 @@ want_test=0
 
 apt_packages=(libportaudio2 espeak-ng)
 if [[ $want_test == 1 ]]; then
-  apt_packages+=(sox chromium tmux jackd2 postgresql)
+  apt_packages+=(sox flite chromium tmux jackd2 postgresql)
 fi
 
 missing=()

@@ -62,9 +62,16 @@ def test_https_and_wss(tmp_path: Path) -> None:
         plain = server.url.replace("https://", "http://")
         with pytest.raises(httpx.HTTPError):  # no plain-text fallback
             httpx.get(plain + "/healthz")
-        with connect(server.ws_url + "/v1/realtime?character=nova", ssl=trust) as ws:
-            first = json.loads(ws.recv(timeout=30))
-            assert first["type"] == "session.created"
+        # A shared CI machine can be slow to answer right after start-up: a generous opening
+        # timeout, and the server's log in the failure when even that is not met.
+        try:
+            with connect(
+                server.ws_url + "/v1/realtime?character=nova", ssl=trust, open_timeout=30
+            ) as ws:
+                first = json.loads(ws.recv(timeout=30))
+        except TimeoutError as exc:
+            raise AssertionError(f"no wss handshake:\n{server.log()[-4000:]}") from exc
+        assert first["type"] == "session.created"
     finally:
         server.stop()
 
