@@ -51,12 +51,13 @@ def _yaml(text: str) -> Any:
 
 def test_shipped_serve_config_is_valid() -> None:
     from voice_chat.runtime.ray import app
+    from voice_chat.server import ray_app
 
     config = _serve_schema().model_validate(_yaml((ROOT / "deploy/serve.yaml").read_text()))
     (application,) = config.applications
     assert application.name == APP and application.route_prefix == "/"
     module, _, attr = application.import_path.partition(":")
-    assert module == app.__name__ and callable(getattr(app, attr))
+    assert module == ray_app.__name__ and callable(getattr(ray_app, attr))
     names = {d.name for d in application.deployments}
     assert names == {"Ingress", "STT", "LLM", "TTS"}
     built = {d.name for d in [app.Ingress, app.STT, app.LLM, app.TTS]}
@@ -81,7 +82,7 @@ def test_rayservice_example_is_valid() -> None:
     assert set(apps) == {"llm", APP}
     assert apps["llm"].import_path == "ray.serve.llm:build_openai_app"  # vLLM on the GPUs
     ours = apps[APP]
-    assert ours.import_path == "voice_chat.runtime.ray.app:build_app"
+    assert ours.import_path == "voice_chat.server.ray_app:build_app"
     from voice_chat.settings import Settings
 
     settings = Settings(**ours.args)

@@ -6,8 +6,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from voice_chat.settings import Settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -56,7 +60,12 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.backend == "ray":
         from voice_chat.runtime.ray.launch import serve_on_ray
 
-        return serve_on_ray(settings)
+        def application(s: Settings) -> Any:  # imported only once Ray is known to be there
+            from voice_chat.server.ray_app import application
+
+            return application(s)
+
+        return serve_on_ray(settings, application)
     try:
         app = create_app(settings)
     except ValueError as exc:  # e.g. a malformed allowed_hosts entry

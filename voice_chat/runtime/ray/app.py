@@ -1,25 +1,31 @@
-"""The Ray Serve application: an ingress running the FastAPI app, and the engine deployments.
+"""The Ray Serve application graph: an ingress running an ASGI app, and the engine deployments.
 
-``build_app`` is the application builder named in ``deploy/serve.yaml``::
+The ingress runs whatever app ``make_app(settings, runtime)`` builds from the deployments'
+:class:`~voice_chat.runtime.ray.engines.RayRuntime`: the server layer hands in its FastAPI
+app (:mod:`voice_chat.server.ray_app`, also the ``import_path`` of ``deploy/serve.yaml``), so
+this runtime never imports the server above it.
 
-    serve run deploy/serve.yaml            # or: serve deploy deploy/serve.yaml
-    serve run voice_chat.runtime.ray.app:build_app llm_model=embedded:smollm2-135m
-
-Its ``args`` are :class:`voice_chat.settings.Settings` fields (the ``VOICE_CHAT_*`` environment
-of the process that builds the app fills in the rest), passed to every replica. The defaults
+``bind`` takes :class:`voice_chat.settings.Settings`, passed to every replica. The defaults
 below are for one small machine; the YAML (or a RayService) sets replicas, resources,
 ``max_ongoing_requests`` and autoscaling per deployment.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ray import serve
 from ray.serve import Application
 
 from voice_chat.runtime.ray import replicas
-from voice_chat.settings import Settings, load_settings
+from voice_chat.settings import Settings
+
+if TYPE_CHECKING:
+    from voice_chat.runtime.ray.engines import RayRuntime
+
+#: (settings, the deployments' runtime) -> the ASGI app the ingress serves
+MakeApp = Callable[[Settings, "RayRuntime"], Any]
 
 # One websocket session is one ongoing request of the ingress for as long as the call lasts.
 INGRESS_OPTIONS: dict[str, Any] = {
@@ -44,27 +50,29 @@ TTS = serve.deployment(replicas.TTS, name="TTS", **ENGINE_OPTIONS["TTS"])
 class Ingress:
     """The page, the HTTP API and ``/v1/realtime``; sessions may land on any replica."""
 
-    def __init__(self, settings: dict[str, Any], stt: Any, llm: Any | None, tts: Any) -> None:
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        stt: Any,
+        llm: Any | None,
+        tts: Any,
+        make_app: MakeApp,
+    ) -> None:
         from voice_chat.runtime.ray.engines import RayRuntime
 
         self.runtime = RayRuntime(Settings(**settings), stt, llm, tts)
+        self._make_app = make_app
 
     def usage(self) -> dict[str, float]:
         return replicas.usage()
 
     def __serve_build_asgi_app__(self) -> Any:
-        from voice_chat.server.app import create_app
-
-        return create_app(self.runtime.settings, runtime=self.runtime)
+        return self._make_app(self.runtime.settings, self.runtime)
 
 
-def bind(settings: Settings) -> Application:
-    """The application graph for these settings."""
+def bind(settings: Settings, make_app: MakeApp) -> Application:
+    """The application graph for these settings; ``make_app`` builds the ingress's app (a
+    module-level function: Serve sends it to the replica by reference)."""
     conf = settings.model_dump(mode="json")
     llm = LLM.bind(conf) if settings.llm_engine == "llama" else None
-    return Ingress.bind(conf, STT.bind(conf), llm, TTS.bind(conf))
-
-
-def build_app(args: dict[str, Any] | None = None) -> Application:
-    """Application builder for ``serve run``/``serve deploy`` (``args``: Settings fields)."""
-    return bind(load_settings(**(args or {})))
+    return Ingress.bind(conf, STT.bind(conf), llm, TTS.bind(conf), make_app)

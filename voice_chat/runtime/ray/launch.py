@@ -19,6 +19,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from voice_chat.runtime.ray.status import APP_NAME, summary
@@ -64,14 +65,13 @@ def _connect(settings: Settings) -> Any:
     )
 
 
-def serve_on_ray(settings: Settings) -> int:
+def serve_on_ray(settings: Settings, application: Callable[[Settings], Any]) -> int:
+    """Run ``application(settings)`` (a Serve application) until Ctrl-C; the exit code."""
     try:
         import ray
         from ray import serve
     except ImportError:
         return _fail("--backend ray needs Ray Serve: pip install 'voice-chat[ray]'", 2)
-    from voice_chat.runtime.ray.app import bind
-
     address = settings.ray_address
     if address and (why := unreachable(address)):
         return _fail(
@@ -93,7 +93,7 @@ def serve_on_ray(settings: Settings) -> int:
                      "ssl_keyfile": str(settings.ssl_keyfile)}  # fmt: skip
         serve.start(http_options=http)
         print(f"voice-chat: deploying to Ray ({ray.get_runtime_context().gcs_address})", flush=True)
-        problem = _deploy(serve, bind(settings))
+        problem = _deploy(serve, application(settings))
     except Exception as exc:  # noqa: BLE001 - Serve itself could not start
         problem = " ".join(str(exc).split())
     if problem:
