@@ -235,6 +235,9 @@ def test_build_url_variants() -> None:
     assert build_url("localhost:9000").startswith("ws://localhost:9000/v1/realtime")
     assert build_url("https://h.example/vc/").startswith("wss://h.example/vc/v1/realtime")
     assert build_url("ws://h:1/v1/realtime?character=x") == "ws://h:1/v1/realtime?character=x"
+    assert build_url("ws://h:1", user="", input_sample_rate=8000, dialect=None) == (
+        "ws://h:1/v1/realtime?input_sample_rate=8000"
+    )
     with pytest.raises(ConnectError, match="invalid server URL"):
         build_url("ftp://h")
 

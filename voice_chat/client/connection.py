@@ -24,7 +24,7 @@ REALTIME_PATH = "/v1/realtime"
 FATAL_CLOSE_CODES = {1008}
 
 
-class ConnectError(Exception):
+class ConnectError(ConnectionError):
     """Could not connect, or the connection was lost. ``str()`` is a one-line message."""
 
     def __init__(
@@ -40,8 +40,12 @@ def build_url(
     character: str | None = None,
     user: str | None = None,
     turn_detection: str | None = None,
+    **params: str | int | None,
 ) -> str:
-    """``ws://host:port`` (or ``http://``, or bare ``host:port``) -> the realtime URL with query."""
+    """``ws://host:port`` (or ``http://``, or bare ``host:port``) -> the realtime URL with query.
+
+    ``params``: any other query parameter (``conversation``, ``input_sample_rate``, ...).
+    """
     if "://" not in server:
         server = "ws://" + server
     parts = urlsplit(server)
@@ -59,6 +63,7 @@ def build_url(
     ):
         if value:
             query[key] = value
+    query.update({k: str(v) for k, v in params.items() if v is not None})
     return urlunsplit((scheme, parts.netloc, path, urlencode(query), ""))
 
 
@@ -145,10 +150,17 @@ class Connection:
         open_timeout: float = 10.0,
         log: TextIO | None = None,
         api_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        max_size: int | None = 2**24,
     ) -> Connection:
-        """``api_key``: sent as ``Authorization: Bearer`` (servers with auth on)."""
+        """``api_key``: sent as ``Authorization: Bearer`` (servers with auth on).
+
+        ``headers``: more handshake headers; ``max_size``: the largest frame accepted.
+        """
         where = url.split("?", 1)[0].removesuffix(REALTIME_PATH)
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        headers = dict(headers or {})
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
         try:
             ws = await asyncio.wait_for(
                 connect(
@@ -156,8 +168,8 @@ class Connection:
                     open_timeout=open_timeout,
                     proxy=None,
                     compression=None,
-                    max_size=2**24,
-                    additional_headers=headers,
+                    max_size=max_size,
+                    additional_headers=headers or None,
                 ),
                 open_timeout + 1,
             )
@@ -188,6 +200,11 @@ class Connection:
         except (InvalidHandshake, OSError) as exc:
             raise ConnectError(f"cannot connect to {where}: {exc}") from None
         return cls(ws, url, log)
+
+    @property
+    def websocket(self) -> ClientConnection:
+        """The websocket itself (a scripted client reads and writes raw frames)."""
+        return self._ws
 
     def _record(self, direction: str, payload: Message) -> None:
         if self._log is None:

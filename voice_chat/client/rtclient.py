@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 import numpy as np
 import websockets
 
 from voice_chat.audio.pcm import MODEL_RATE, float_to_pcm16
+from voice_chat.client.connection import Connection, build_url
 from voice_chat.pipeline.events import SERVER_EVENT_TYPES
 
 
@@ -47,18 +47,20 @@ class RealtimeClient:
     async def connect(
         cls, server: str, *, headers: dict[str, str] | None = None, **params: str | int
     ) -> AsyncIterator[RealtimeClient]:
-        """``headers``: e.g. ``{"Authorization": "Bearer <key>"}`` for a server with auth on."""
-        query = urlencode({k: v for k, v in params.items() if v is not None})
-        url = server.rstrip("/") + "/v1/realtime" + (f"?{query}" if query else "")
-        async with websockets.connect(
-            url, max_size=None, open_timeout=30, additional_headers=headers
-        ) as ws:
-            client = cls(ws)
-            client._reader = asyncio.create_task(client._read())
-            try:
-                yield client
-            finally:
-                client._reader.cancel()
+        """``headers``: e.g. ``{"Authorization": "Bearer <key>"}`` for a server with auth on.
+
+        Connects as the terminal client does (:mod:`voice_chat.client.connection`): the same
+        URL rules and the same readable :class:`ConnectError` when it cannot.
+        """
+        url = build_url(server, **params)
+        conn = await Connection.open(url, open_timeout=30, headers=headers, max_size=None)
+        client = cls(conn.websocket)
+        client._reader = asyncio.create_task(client._read())
+        try:
+            yield client
+        finally:
+            client._reader.cancel()
+            await conn.close()
 
     async def _read(self) -> None:
         try:

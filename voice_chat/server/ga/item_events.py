@@ -7,29 +7,40 @@ conversation as turns (system items as added instructions); each is announced wi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from voice_chat.audio.pcm import MODEL_RATE, pcm16_to_float, resample
+from voice_chat.pipeline.pipeline import Pipeline
+from voice_chat.runtime.local import Runtime
 from voice_chat.server.ga import client_events as ce
 from voice_chat.server.ga.client_events import GAError, no_item
+from voice_chat.server.ga.encoder import GAEncoder
 from voice_chat.server.ga.items import (
+    Items,
     assistant_item,
     item_text,
     new_id,
     system_item,
     user_item,
 )
-
-if TYPE_CHECKING:
-    from voice_chat.server.ga.session import GASession
+from voice_chat.server.ga.state import GAState
 
 
 class ItemEvents:
-    """Mixed into :class:`~voice_chat.server.ga.session.GASession`."""
+    """Mixed into :class:`~voice_chat.server.ga.session.GASession`, which provides these:"""
 
-    async def _create_item(self: GASession, e: ce.ItemCreate) -> None:
+    runtime: Runtime
+    pipeline: Pipeline
+    state: GAState
+    items: Items
+    encoder: GAEncoder
+    system_notes: dict[str, str]
+
+    def _apply(self) -> None: ...
+
+    def _decode(self, audio: str, param: str, event_id: str | None) -> bytes: ...
+
+    async def _create_item(self, e: ce.ItemCreate) -> None:
         item, s = e.item, self.runtime.settings
         item_id = item.id or new_id("item")
         if item_id in self.items:
@@ -70,7 +81,7 @@ class ItemEvents:
         await self.encoder.send("conversation.item.done", item=body, previous_item_id=previous)
 
     async def _create_audio_item(
-        self: GASession, item_id: str, parts: list[ce.InputAudio], event_id: str | None
+        self, item_id: str, parts: list[ce.InputAudio], event_id: str | None
     ) -> None:
         pcm = b"".join(
             self._decode(p.audio or "", f"item.content.{i}.audio", event_id)
@@ -104,7 +115,7 @@ class ItemEvents:
         self.items.put(body)
         await self.encoder.send("conversation.item.done", item=body, previous_item_id=previous)
 
-    async def _delete(self: GASession, e: ce.ItemDelete) -> None:
+    async def _delete(self, e: ce.ItemDelete) -> None:
         item = self.items.get(e.item_id)
         if item is None:
             raise no_item("item_delete_invalid_item_id", e.item_id, e.event_id)
@@ -127,7 +138,7 @@ class ItemEvents:
             self._apply()
         await self.encoder.send("conversation.item.deleted", item_id=e.item_id)
 
-    async def _truncate(self: GASession, e: ce.ItemTruncate) -> None:
+    async def _truncate(self, e: ce.ItemTruncate) -> None:
         response_id = self.items.response_of.get(e.item_id)
         if response_id is None:
             if e.item_id in self.items:
