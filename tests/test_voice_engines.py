@@ -129,8 +129,14 @@ def test_kokoro_voices_and_blend(registry: VoiceRegistry) -> None:
 
 @pytest.mark.slow
 def test_shipped_voices_are_clearly_different(registry: VoiceRegistry) -> None:
-    """Piper-based shipped voices differ in pitch as designed (Kokoro ones: test above)."""
-    f0 = {v: dsp.median_f0(*say(registry.get(v), registry)) for v in ("joe", "aria", "sage", "pip")}
+    """Piper-based shipped voices differ in pitch as designed (Kokoro ones: test above).
+
+    Piper samples its noise afresh on every call, so one take of Joe measured anywhere from
+    153 to 191 Hz; each voice's pitch is the median of three takes."""
+    f0 = {
+        v: float(np.median([dsp.median_f0(*say(registry.get(v), registry)) for _ in range(3)]))
+        for v in ("joe", "aria", "sage", "pip")
+    }
     assert f0["sage"] < f0["joe"] < f0["aria"] < f0["pip"] or f0["sage"] < f0["joe"] < f0["pip"]
     assert f0["aria"] > 1.2 * f0["joe"] and f0["sage"] < 0.9 * f0["joe"]
 

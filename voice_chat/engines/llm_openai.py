@@ -36,7 +36,7 @@ class OpenAIChat:
         # An estimate with a margin: about four tokens of template per message.
         return sum(self.count_tokens(m["content"]) + 6 for m in messages) + 4
 
-    async def warm(self, messages: list[Message]) -> None:
+    async def warm(self, messages: list[Message], *, background: bool = False) -> None:
         return None
 
     async def check(self) -> None:

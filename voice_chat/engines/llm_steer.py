@@ -59,8 +59,10 @@ class NgramBlocker:
                 self._open.setdefault(pair[:1], set()).add(pair[1])
         self._phrases: dict[tuple[int, ...], set[int]] = {}
         for phrase in banned:
-            # " as an AI" and "As an AI" tokenise differently: block each spelling
-            for variant in {" " + phrase, phrase, " " + phrase.capitalize(), phrase.capitalize()}:
+            # " as an AI" and "As an AI" tokenise differently: block each spelling (only the
+            # first letter changes: str.capitalize() would also lower "AI" and names)
+            upper = phrase[:1].upper() + phrase[1:]
+            for variant in {" " + phrase, phrase, " " + upper, upper}:
                 tokens = tokenize(variant)
                 if len(tokens) >= 2:  # the phrase's last token may not follow the rest
                     self._phrases.setdefault(tuple(tokens[:-1]), set()).add(tokens[-1])

@@ -186,12 +186,14 @@ class WhisperSTT:
         self._prompt = self._model.get_prompt(self._tokenizer, [], without_timestamps=True)
         self.name = model
 
-    def transcribe(self, audio: np.ndarray) -> str:
-        """The words in ``audio``; empty for silence, noise and Whisper's non-speech phrases."""
-        decoded = self.decode(audio)
+    def transcribe(self, audio: np.ndarray, *, retry: bool = True) -> str:
+        """The words in ``audio``; empty for silence, noise and Whisper's non-speech phrases.
+
+        ``retry=False``: a loop is only collapsed, not decoded again in the 30 s window."""
+        decoded = self.decode(audio, retry=retry)
         return "" if decoded.non_speech else decoded.text
 
-    def decode(self, audio: np.ndarray) -> Decoded:
+    def decode(self, audio: np.ndarray, *, retry: bool = True) -> Decoded:
         window = choose_window(len(audio) / SAMPLE_RATE, self._window)
         if window is None:  # long audio: faster-whisper's own 30 s sliding window
             segments, _ = self._model.transcribe(
@@ -207,7 +209,7 @@ class WhisperSTT:
             lp = float(np.mean([s.avg_logprob for s in kept])) if kept else -10.0
             return Decoded(text, nsp, lp, 30.0)
         decoded = self._decode_window(audio, window)
-        if decoded.looped and window < WINDOWS[-1]:
+        if decoded.looped and retry and window < WINDOWS[-1]:
             # A loop is the decoder not finding the end of speech: give it Whisper's own
             # 30 s context once (as faster-whisper retries on a high compression ratio).
             again = self._decode_window(audio, WINDOWS[-1])

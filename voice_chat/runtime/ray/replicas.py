@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -75,9 +76,10 @@ class STT:
     def usage(self) -> dict[str, float]:
         return usage()
 
-    async def transcribe(self, audio: np.ndarray) -> str:
+    async def transcribe(self, audio: np.ndarray, retry: bool = True) -> str:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.stt.transcribe, audio)
+        job = functools.partial(self.stt.transcribe, audio, retry=retry)
+        return await loop.run_in_executor(self._pool, job)
 
 
 class LLM:
@@ -113,8 +115,8 @@ class LLM:
             finally:
                 cancel.set()  # cancelled by the caller: the model stops at its next token
 
-    async def prefill(self, messages: list[Message]) -> None:
-        await self.llm.warm(messages)
+    async def prefill(self, messages: list[Message], background: bool = False) -> None:
+        await self.llm.warm(messages, background=background)
 
 
 class TTS:
