@@ -42,9 +42,20 @@ def test_backchannel_words() -> None:
         "",
         "Haha.",
         "F-ah",
+        "Thank you.",
+        "Oh, thanks!",
+        "you",
     ):
         assert is_backchannel(text), text
-    for text in ("Wait, stop.", "What?", "Tell me a joke.", "No, stop it.", "Stop."):
+    for text in (
+        "Wait, stop.",
+        "What?",
+        "Tell me a joke.",
+        "No, stop it.",
+        "Stop.",
+        "Thank you, but no.",
+        "Thank you for the story, now tell me a joke.",
+    ):
         assert not is_backchannel(text), text
         assert not is_backchannel(text, voiced_ms=400), text
     assert is_backchannel("And then...", voiced_ms=500)  # a murmur Whisper misheard

@@ -51,6 +51,10 @@ def test_unfinished_words(text: str) -> None:
         "I don't know.",
         "Maybe later.",
         "We went to the beach.",
+        "What music do you like?",
+        "Where are you from?",
+        "Do you know who they are?",
+        "Who did you go with?",
     ],
 )
 def test_finished_words(text: str) -> None:
@@ -67,6 +71,8 @@ def test_finished_words(text: str) -> None:
         "My favorite colors.",
         "",
         "So yesterday my brother",
+        "That's what it looks like.",
+        "Do you?",
     ],
 )
 def test_unsure_words(text: str) -> None:

@@ -18,7 +18,12 @@ from voice_chat.engines.llm_llama import LlamaChat
 from voice_chat.engines.llm_steer import NgramBlocker
 from voice_chat.memory.facts import UserMemory
 from voice_chat.pipeline.conversation import Turn
-from voice_chat.pipeline.prompting import avoid_texts, banned_phrases, build_messages
+from voice_chat.pipeline.prompting import (
+    avoid_texts,
+    banned_phrases,
+    build_messages,
+    name_answer,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -151,10 +156,14 @@ def test_blocker_forbids_banned_phrases_and_the_users_words(llm, nova) -> None:
     opener = NgramBlocker(llm.tokenize, [], openings=["I'm so glad.", "I'm so sorry."])
     first = llm.tokenize("I'm so glad")
     assert first[1] in opener.forbidden(first[:1]) or first[2] in opener.forbidden(first[:2])
-    # the user's name is never the character's own
-    assert set(llm.tokenize(" Maya")) & NgramBlocker(
-        llm.tokenize, [], banned=banned_phrases(nova, "Maya")
-    ).forbidden(llm.tokenize(" I'm"))
+    # the user's name is never the character's own, in any spelling of the phrase
+    own = NgramBlocker(llm.tokenize, [], banned=banned_phrases(nova, "Maya"))
+    assert set(llm.tokenize(" Maya")) & own.forbidden(llm.tokenize(" I'm"))
+    start = llm.tokenize("My name is Maya")
+    assert start[len(llm.tokenize("My name is")) :][0] in own.forbidden(llm.tokenize("My name is"))
+    # a capital at the start of a sentence does not lower the rest ("As an AI")
+    as_an = llm.tokenize("As an AI")
+    assert as_an[-1] in blocker.forbidden(as_an[:-1])
 
 
 def test_the_state_cache_counts_everything_a_state_holds(llm, nova) -> None:
@@ -243,3 +252,47 @@ def test_a_moved_window_keeps_the_kv_cache_of_the_kept_turns(llm, nova) -> None:
 
 async def _collect(stream) -> list[str]:
     return [d async for d in stream]
+
+
+def test_a_warm_cancelled_before_it_starts_does_not_stop_later_warms(llm, nova) -> None:
+    """A session that closes while its warm still waits for the model (the worker is busy)
+    must not leave the model unwarmable: every later session's prompt is still warmed."""
+    import time
+
+    async def run() -> None:
+        busy = llm._pool.submit(time.sleep, 0.3)  # the worker is taken
+        early = asyncio.create_task(llm.warm(build_messages(nova, chat(1))))
+        await asyncio.sleep(0.05)
+        early.cancel()  # the session closed
+        await asyncio.gather(early, return_exceptions=True)
+        busy.result()
+        later = build_messages(nova, chat(4), count_prompt=llm.count_prompt)
+        await asyncio.wait_for(llm.warm(later), 60)  # handed to the warm loop, maybe running
+        tokens = llm.prompt_tokens(later)
+        deadline = time.monotonic() + 60
+        while llm._llm.n_tokens != len(tokens) and time.monotonic() < deadline:  # noqa: ASYNC110 - polling the model state
+            await asyncio.sleep(0.05)
+        assert llm._llm.n_tokens == len(tokens)  # the whole prompt is in the cache
+
+    asyncio.run(run())
+
+
+async def test_a_reply_asked_for_the_users_name_opens_with_it(llm, nova) -> None:
+    import threading
+
+    turns = [
+        Turn(0, "user", "I'm Tomas, by the way. I had a rough day at work."),
+        Turn(1, "assistant", "I'm sorry to hear that. What happened?"),
+        Turn(2, "user", "What did I tell you my name was?"),
+    ]
+    memory = UserMemory(name="Tomas")
+    messages = build_messages(
+        nova, turns, memory=memory, count_tokens=llm.count_tokens, budget_tokens=1500
+    )
+    opening = name_answer(turns[-1].text, memory.name)
+    assert opening == "You're Tomas"
+    options = GenerationOptions(max_tokens=24, temperature=0.0, reply_prefix=opening)
+    deltas = [d async for d in llm.stream(messages, options, threading.Event())]
+    assert deltas[0] == "You're Tomas" and len(deltas) > 1  # then the model goes on
+    reply = "".join(deltas)
+    assert reply.startswith("You're Tomas") and "You're TomasYou're" not in reply

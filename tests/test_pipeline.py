@@ -19,7 +19,7 @@ from voice_chat.engines.base import GenerationOptions, Message
 from voice_chat.pipeline import events as ev
 from voice_chat.pipeline.conversation import InMemoryConversation
 from voice_chat.pipeline.pipeline import Pipeline
-from voice_chat.pipeline.ports import SessionConfig
+from voice_chat.pipeline.ports import SessionConfig, TurnConfig
 from voice_chat.pipeline.turns import TurnEvent
 
 T = TypeVar("T")
@@ -44,6 +44,8 @@ class FakeEngines:
         self.transcribed = 0
         self.prefilled: list[list[Message]] = []
         self.p_complete: float | None = None
+        self.partials = 0
+        self.busy = True  # live transcripts: off unless a test turns them on
 
     async def transcribe(self, audio: np.ndarray) -> str:
         self.transcribed += 1
@@ -51,6 +53,10 @@ class FakeEngines:
         if self.fail_stt is not None:
             raise self.fail_stt
         return self.heard
+
+    async def transcribe_partial(self, audio: np.ndarray) -> str | None:
+        self.partials += 1
+        return None if self.busy else await self.transcribe(audio)
 
     async def generate(
         self, messages: list[Message], options: GenerationOptions, cancel: threading.Event
@@ -271,4 +277,140 @@ async def test_missing_audio_mid_turn_is_heard_as_silence() -> None:
     done = await box.until(ev.ResponseDone, timeout=10)
     assert done.response.status == "completed"
     assert box.of(ev.SpeechStopped)
+    await pipe.close()
+
+
+def _speaking(pipe: Pipeline, seconds: float) -> None:
+    """As if the VAD had heard ``seconds`` of an utterance that is still going on."""
+    frames = int(seconds * RATE) // 512
+    pipe.detector.in_speech = True
+    pipe.detector._frames = [np.zeros(512, np.float32)] * frames
+
+
+async def test_live_transcript_shows_the_words_and_prefills_all_but_the_last() -> None:
+    engines = FakeEngines(heard="tell me about the sea")
+    engines.busy = False
+    pipe, _, box = make(engines)
+    await pipe._on_turn(TurnEvent("started", 0))
+    _speaking(pipe, 0.3)
+    pipe._transcribe_live()
+    await asyncio.sleep(0.05)
+    assert engines.partials == 0  # not enough speech yet
+    _speaking(pipe, 0.7)
+    pipe._transcribe_live()
+    pipe._transcribe_live()  # one at a time
+    delta = await box.until(ev.TranscriptDelta)
+    assert delta.text == "tell me about the sea" and engines.partials == 1
+    await asyncio.sleep(0.05)
+    assert engines.prefilled[-1][-1] == {"role": "user", "content": "tell me about the"}
+    pipe._transcribe_live()  # no new speech since: nothing to do
+    await asyncio.sleep(0.05)
+    assert engines.partials == 1
+    await pipe.close()
+
+
+async def test_no_live_transcript_while_stt_is_busy_or_a_reply_is_under_way() -> None:
+    engines = FakeEngines()
+    pipe, _, _ = make(engines)
+    await pipe._on_turn(TurnEvent("started", 0))
+    _speaking(pipe, 1.0)
+    pipe._transcribe_live()
+    await asyncio.sleep(0.1)
+    assert engines.partials == 1 and engines.transcribed == 0  # asked, but busy
+    engines.busy = False
+    await pipe._on_turn(TurnEvent("paused", 1100, 1000))  # a speculative reply starts
+    _speaking(pipe, 2.0)
+    pipe._transcribe_live()
+    await asyncio.sleep(0.1)
+    assert engines.partials == 1
+    await pipe.close()
+
+
+async def test_the_next_turn_is_prefilled_once_the_replys_speech_is_made() -> None:
+    engines = FakeEngines(reply="One two three. Four five six.")
+    said: list[str] = []
+    first_said = asyncio.Event()
+    synthesize = engines.synthesize
+
+    async def slow_tts(voice_id: str, text: str) -> np.ndarray:
+        await asyncio.sleep(0.1)  # the reply's text is final long before its speech is made
+        said.append(text)
+        first_said.set()
+        return await synthesize(voice_id, text)
+
+    engines.synthesize = slow_tts  # type: ignore[method-assign]
+    pipe, _, box = make(engines)
+    await asyncio.sleep(0.05)
+    before = len(engines.prefilled)
+    await pipe.user_text("Hi")
+    await asyncio.wait_for(first_said.wait(), 5)
+    assert pipe.reply is not None and pipe.reply.next_prompt is not None  # the text is final
+    assert len(engines.prefilled) == before  # the second chunk's TTS runs: the LLM waits
+    await box.until(ev.ResponseDone)
+    await asyncio.sleep(0.05)
+    assert len(said) == 2 and len(engines.prefilled) > before  # (again when it has played)
+    last = engines.prefilled[before]
+    assert last[-2:] == [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "One two three. Four five six."},
+    ]
+    await pipe.close()
+
+
+async def test_the_turns_transcript_starts_at_the_first_silent_frame() -> None:
+    engines = FakeEngines(heard="what is your name")
+    engines.stt_delay = 0.1
+    pipe, _, box = make(engines)
+    await pipe._on_turn(TurnEvent("started", 0))
+    _speaking(pipe, 1.0)
+    pipe.detector._last_speech_ms = 1000
+    pipe.detector._silent_ms = 32  # the first silent frame: the transcription starts
+    pipe._transcribe_live()
+    pipe._transcribe_live()  # the same silence: not twice
+    await asyncio.sleep(0.06)
+    assert engines.transcribed == 1
+    await pipe._on_turn(TurnEvent("paused", 1064, 1000))  # the reply takes it, half done
+    await pipe._on_turn(TurnEvent("ended", 1300, 1000))
+    done = await box.until(ev.TranscriptCompleted)
+    assert done.transcript == "what is your name" and engines.transcribed == 1
+    await box.until(ev.ResponseDone)
+    await pipe.close()
+
+
+async def test_an_early_transcript_is_dropped_when_the_user_goes_on() -> None:
+    engines = FakeEngines(heard="what is your name")
+    pipe, _, box = make(engines)
+    await pipe._on_turn(TurnEvent("started", 0))
+    _speaking(pipe, 1.0)
+    pipe.detector._last_speech_ms = 1000
+    pipe.detector._silent_ms = 32
+    pipe._transcribe_live()
+    await asyncio.sleep(0.05)
+    assert engines.transcribed == 1
+    # a dip, then more words: the pause after them transcribes the whole utterance again
+    await pipe._on_turn(TurnEvent("paused", 1800, 1700))
+    await pipe._on_turn(TurnEvent("ended", 2000, 1700))
+    await box.until(ev.TranscriptCompleted)
+    assert engines.transcribed == 2
+    await box.until(ev.ResponseDone)
+    await pipe.close()
+
+
+async def test_the_sound_of_the_turn_is_judged_only_after_complete_words() -> None:
+    calls: list[int] = []
+    engines = FakeEngines()
+
+    async def probability(audio: np.ndarray) -> float | None:
+        calls.append(len(audio))
+        return 0.9
+
+    engines.turn_probability = probability  # type: ignore[method-assign]
+    pipe, _, _ = make(engines, turn=TurnConfig(type="semantic_vad"))
+    pipe.endpoint.listen_again()
+    pipe.endpoint.judge_words("I was thinking about", np.zeros(RATE, np.float32))
+    await asyncio.sleep(0.05)
+    assert calls == [] and pipe.detector.endpoint_ms == 2500  # unfinished: wait the cap
+    pipe.endpoint.judge_words("What is your favourite colour?", np.zeros(RATE, np.float32))
+    await asyncio.sleep(0.05)
+    assert calls == [RATE] and pipe.detector.endpoint_ms == 192  # complete, and it sounds so
     await pipe.close()

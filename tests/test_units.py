@@ -31,6 +31,23 @@ def test_first_chunk_is_cut_early_then_sentences() -> None:
     assert out[-1] == "Bye!"
 
 
+def test_the_second_chunk_may_end_at_a_clause_later_ones_do_not() -> None:
+    text = (
+        "Oh, well, a dragon lived in the hills above the town, and it slept on gold, "
+        "old coins and crowns. Then a knight came, tired, hungry and alone, to the gate. "
+    )
+    out = chunks_of(text, max_sentences=5)
+    assert out[0] == "Oh, well, a dragon"  # the first: early
+    assert out[1] == "lived in the hills above the town,"  # the second: at a clause
+    assert out[2] == "and it slept on gold, old coins and crowns."  # then whole sentences
+    assert out[3] == "Then a knight came, tired, hungry and alone, to the gate."
+    # a clause of fewer than three words does not end the second chunk
+    assert chunks_of("Well then, so, it is late now. ", max_sentences=3) == [
+        "Well then,",
+        "so, it is late now.",
+    ]
+
+
 def test_reply_is_capped_at_max_sentences() -> None:
     c = Chunker(max_sentences=2)
     out = list(c.feed("One. Two. Three. Four. ")) + list(c.flush())

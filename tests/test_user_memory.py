@@ -106,3 +106,30 @@ def test_stored_memory_comes_back_in_a_new_session(tmp_path: Path) -> None:
     assert again.name == "Maya" and again.facts == ["I love hiking in the hills"]
     stranger = asyncio.run(talk("someone-else", None))
     assert not stranger
+
+
+def test_a_question_for_the_users_own_name_opens_the_reply_with_it() -> None:
+    from voice_chat.pipeline.prompting import name_answer
+
+    asked = [
+        "What did I tell you my name was?",
+        "What's my name?",
+        "do you remember my name",
+        "Who am I?",
+        "So, what do you call me?",
+        "Can you say my name?",
+        "Hey, do you still know who I am?",
+    ]
+    for line in asked:
+        assert name_answer(line, "Jonas") == "You're Jonas", line
+    not_asked = [
+        "My name is Maya, remember?",  # tells it
+        "I'm Maya. What's yours?",
+        "I never liked my name much.",  # mentions it, asks nothing
+        "What is your name?",
+        "Tell me about your day.",
+        "",
+    ]
+    for line in not_asked:
+        assert name_answer(line, "Jonas") == "", line
+    assert name_answer("What's my name?", None) == ""  # not known: the model answers

@@ -119,8 +119,12 @@ class Settings(BaseSettings):
     turn_max_wait_ms: int | None = Field(None, ge=500, le=10000)
     min_speech_ms: int = Field(96, ge=0, le=2000)  # less voiced audio is no turn, no reply
     echo_guard: bool = True  # the reply's own voice coming back is no interruption
+    # with echo_guard: WebRTC AEC3 (livekit) removes the reply's echo from the microphone
+    echo_cancel: bool = True
     backchannel_ms: int = Field(800, ge=0, le=3000)  # shorter "mm-hmm" does not interrupt
     smart_turn: bool = True  # load Smart Turn v3.2 (pipecat-ai's packaged ONNX)
+    # transcribe the utterance while it is spoken (when STT is idle) and pre-fill the LLM
+    live_transcripts: bool = True
 
     # --- limits
     max_sessions: int = Field(16, ge=1, le=10000)

@@ -21,6 +21,7 @@ RATE = 16000
 HOP = 256  # 16 ms
 WIN = 512
 _BANDS = slice(7, 129)  # 200-4000 Hz of a 512-point FFT at 16 kHz
+CANCELLED_DB = 15.0  # after the canceller, echo is at least this far under its learned level
 
 
 @dataclass(frozen=True)
@@ -71,20 +72,36 @@ class EchoReference:
         dropped = max(0, len(joined) - RATE * 20)  # keep 20 s; sample 0's time moves on
         self._ref, self._ref_t0 = joined[dropped:], self._ref_t0 + dropped / RATE
 
-    def shift(self, seconds: float) -> None:
-        """Playback was held for ``seconds``: the rest plays that much later."""
-        self._ref_t0 += seconds
-
     def add_mic(self, audio16k: np.ndarray, now: float | None = None) -> None:
-        """Microphone audio as it arrives. Its clock is the stream position anchored at the
-        least-delayed frame, so a burst of late frames (network jitter) keeps its real time."""
-        self._mic = np.concatenate([self._mic, audio16k.astype(np.float32)])[-RATE:]
-        self._mic_count += len(audio16k)
+        """Microphone audio as it arrives (:meth:`clock`, then :meth:`keep_mic`)."""
+        self.clock(len(audio16k), now)
+        self.keep_mic(audio16k)
+
+    def clock(self, samples: int, now: float | None = None) -> float:
+        """``samples`` more microphone samples arrived: the time the last one was spoken.
+
+        The clock is the stream position anchored at the least-delayed frame, so a burst of
+        late frames (network jitter) keeps its real time."""
+        self._mic_count += samples
         now = time.monotonic() if now is None else now
         offset = now - self._mic_count / RATE
         if offset < self._mic_offset or offset > self._mic_offset + 1.0:  # earlier, or a gap
             self._mic_offset = offset
         self._mic_t1 = self._mic_offset + self._mic_count / RATE
+        return self._mic_t1
+
+    def keep_mic(self, audio16k: np.ndarray) -> None:
+        """The microphone audio the checks compare (the last second of it)."""
+        self._mic = np.concatenate([self._mic, audio16k.astype(np.float32)])[-RATE:]
+
+    def playing(self, t0: float, samples: int) -> np.ndarray:
+        """The reply samples that play from ``t0`` (monotonic seconds) on; zeros where none."""
+        i0 = round((t0 - self._ref_t0) * RATE)
+        out = np.zeros(samples, np.float32)
+        lo, hi = max(0, i0), min(len(self._ref), i0 + samples)
+        if hi > lo:
+            out[lo - i0 : hi - i0] = self._ref[lo:hi]
+        return out
 
     @property
     def learned(self) -> bool:
@@ -95,8 +112,13 @@ class EchoReference:
     def active(self) -> bool:
         return len(self._ref) > 0
 
-    def explains(self, now: float | None = None) -> EchoVerdict:
-        """Whether the last ``window_ms`` of microphone audio is the reply coming back."""
+    def explains(self, now: float | None = None, *, cancelled: bool = False) -> EchoVerdict:
+        """Whether the last ``window_ms`` of microphone audio is the reply coming back.
+
+        ``cancelled``: the microphone went through the echo canceller. What is left of the
+        echo is then far below the echo level learned before (the canceller takes 15-30 dB
+        off); a person talking is not.
+        """
         n = min(RATE * self.window_ms // 1000, len(self._mic) // HOP * HOP)
         lag_n = RATE * self.max_lag_ms // 1000
         mic = self._mic[-n:] if n else self._mic[:0]
@@ -135,6 +157,12 @@ class EchoReference:
         )
         gain = 10 * np.log10((np.mean(mic[-k:] ** 2) + 1e-10) / (ref_level + 1e-10))
         loud = np.mean(mic[-k:] ** 2) > 1e-5 and ref_level > 1e-4  # over -50 / -40 dBFS
+        if cancelled:
+            residue = gain <= self.echo_gain_db - CANCELLED_DB
+            # or what the canceller left still looks like the reply (while it adapts)
+            alike = best >= 0.7 and gain <= self.echo_gain_db + self.double_talk_db
+            echo = residue or alike
+            return EchoVerdict(best, lag_frames * HOP * 1000 / RATE, float(gain), bool(echo))
         if best >= 0.8 and loud:  # clearly echo alone: how much quieter than the reply is it?
             g = float(np.clip(gain, -40.0, 0.0))  # an upper envelope that rises slowly, so
             if self._learned == 0:  # a person talking over the echo is not learned as echo

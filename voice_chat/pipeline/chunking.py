@@ -1,7 +1,8 @@
 """Turn a stream of LLM tokens into speakable chunks for TTS.
 
 The first chunk is cut early, at a clause or word boundary after a few words, so speech starts
-quickly; later chunks are whole sentences. Stage directions such as ``(laughs)`` or
+quickly; the second may end at a clause, so its speech is ready before the first's has played;
+later chunks are whole sentences. Stage directions such as ``(laughs)`` or
 ``*smiles*``, markdown and emoji are removed because they would be read aloud.
 """
 
@@ -18,6 +19,7 @@ _OPEN_STAGE = re.compile(r"[(*\[][^)*\]]*$")
 _EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\ufe0f]")
 _SPEAKER_PREFIX = re.compile(r"^\s*[A-Z][\w .'-]{0,30}:\s+")
 _SPACES = re.compile(r"\s+")
+SECOND_MIN_WORDS = 3  # the second chunk ends at a clause once it has this many words
 
 
 def clean_for_speech(text: str) -> str:
@@ -101,6 +103,13 @@ class Chunker:
         m = _SENTENCE_END.search(buf)
         if m:
             return m.end()
+        if self._emitted == 1:
+            # The second chunk may end at a clause too: after a short first chunk ("Oh,
+            # well,") a long rest of the sentence kept its TTS waiting for the LLM, and the
+            # first chunk's audio ran out before it (a playback stall).
+            clause = _CLAUSE_END.search(buf)
+            if clause and len(buf[: clause.end()].split()) >= SECOND_MIN_WORDS:
+                return clause.end()
         if self._emitted == 0:
             words = len(buf.split())
             clause = _CLAUSE_END.search(buf)

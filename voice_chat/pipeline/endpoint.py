@@ -67,6 +67,12 @@ OPENERS = (
     "how about",
     "i feel like",
 )
+# Continuation words that a question may end on ("What music do you like?", "Where are you
+# from?", "Do you know who they are?"). "about" is not one: "Can you tell me about?" is
+# Whisper writing a question mark on a fragment far more often than a finished question.
+STRANDED = frozenset(
+    "like for from with to at of by is are am was were be been since before after".split()
+)
 SHORT_ANSWERS = frozenset(
     """
     yes yeah yep yup no nope okay ok sure thanks thank hi hello hey bye goodbye maybe fine
@@ -89,8 +95,12 @@ def text_verdict(text: str) -> Verdict:
     if not words:
         return "unsure"
     tail = " ".join(words[-4:])
-    if words[-1] in CONTINUATIONS or any(tail.endswith(p) for p in OPENERS):
+    if words[-1] in CONTINUATIONS:
+        if words[-1] in STRANDED and t[-1] in "?.":
+            return "complete" if t[-1] == "?" else "unsure"
         return "incomplete"
+    if any(tail.endswith(p) for p in OPENERS):
+        return "unsure" if t[-1] == "?" else "incomplete"  # "Do you?", "Can you?"
     if t[-1] == "?":
         return "complete"
     if t[-1] not in ".!":
@@ -209,11 +219,18 @@ class SemanticEndpoint:
         self.state.reset()
         self.detector.endpoint_ms = self.policy().max_ms if self.active else None
 
-    def judge_words(self, text: str) -> None:
-        """The speculative transcript of this pause."""
-        if self.active:
-            self.state.on_text(text)
-            self._moved()
+    def judge_words(self, text: str, audio: np.ndarray) -> None:
+        """The speculative transcript of this pause; the sound is judged only if it can count.
+
+        The sound model runs after the words, not beside them: it would slow down the
+        transcription the reply waits for, and it only moves a turn whose words are complete.
+        """
+        if not self.active:
+            return
+        self.state.on_text(text)
+        self._moved()
+        if self.state.verdict == "complete" or not self.policy().use_text:
+            self.judge_sound(audio)
 
     def judge_sound(self, audio: np.ndarray) -> None:
         """Run the sound model on the turn so far, in the background."""

@@ -21,11 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 import structlog
 
+from voice_chat.audio.aec import EchoCanceller, make_canceller
 from voice_chat.audio.echo import EchoReference
 from voice_chat.audio.pcm import MODEL_RATE, StreamResampler, pcm16_to_float
 from voice_chat.pipeline.reply import Reply
 
 log = structlog.get_logger(__name__)
+# Audio after a gap is placed this much before it is sent: the echo canceller's reference
+# may come early (it estimates the delay), never after the echo.
+REFERENCE_LEAD_S = 0.03
 BACKCHANNELS = frozenset(
     """
     mm mmm mhm mm-hmm mmhmm hmm hm uh-huh uhhuh uh huh um yeah yea yep yup yes ya right
@@ -48,6 +52,9 @@ def echoes(text: str, said: str) -> bool:
 # "mm", "mmm", "hmm", "mhm", "uh", "huh", "ah", "aha", "haha", "heh"
 _SOUND = re.compile(r"^(h?m+|mhm+|h?u+h*|a?h?a+h*|(ha)+h?|heh|hehe)$")
 FILLERS = frozenset("and then so well oh".split())
+# Thanks said over a reply acknowledge it (and are what Whisper makes of a murmur, or of the
+# faint rest of our echo): they let it go on, as "mm-hmm" does.
+THANKS = frozenset({"thank you", "thanks", "you", "thank you very much", "thanks a lot"})
 
 
 STOPS = frozenset(
@@ -63,6 +70,8 @@ def is_backchannel(text: str, voiced_ms: int = 10_000) -> bool:
     words = [w for i, w in enumerate(words) if i == 0 or w != words[i - 1]]  # "Mm-m-m-m"
     if any(w in STOPS for w in words) or "?" in text:
         return False
+    if " ".join(w for w in words if w not in BACKCHANNELS) in THANKS:  # "Oh, thank you."
+        return True
     content = [w for w in words if not (w in BACKCHANNELS or _SOUND.match(w) or len(w) == 1)]
     if len(words) > 6:
         return False
@@ -84,20 +93,29 @@ class Overlap:
 
     started_ms: int  # stream time the speech began
     held_at: float  # monotonic time the reply was held
+    judge_after_ms: int = 0  # voiced audio after which it is judged before it ends
     watchdog: asyncio.Task[None] | None = None  # lets the reply go on if never judged
 
 
 class BargeIn:
-    """The echo reference and the overlap being judged, for one pipeline."""
+    """The echo reference, the echo canceller and the overlap being judged, for one pipeline.
 
-    def __init__(self, echo: EchoReference | None = None) -> None:
+    ``cancel_echo``: WebRTC AEC3 on the microphone (:mod:`voice_chat.audio.aec`), made in the
+    listening pool at the first audio (it is a native module), where it can be loaded.
+    """
+
+    def __init__(self, echo: EchoReference | None = None, *, cancel_echo: bool = False) -> None:
         self.echo = echo or EchoReference()
+        self.canceller: EchoCanceller | None = None
+        self._want_canceller = cancel_echo
+        self.cancelling = False  # the VAD and STT hear the canceller's output
         self.echo_turn = False  # the VAD is hearing only our own reply coming back
         self.overlap: Overlap | None = None
         self._resampler: StreamResampler | None = None
         self._ref_end = 0.0  # monotonic time the last reference sample plays
         self._next_check = 0.0
         self._doubt = 0
+        self._echo_heard = 0  # checks that found our echo in the microphone
         self._replies: list[Reply] = []
 
     # --- the reply's audio, as it will play
@@ -114,18 +132,42 @@ class BargeIn:
         self._ref_end = now
 
     def reply_audio(self, pcm: bytes) -> None:
-        if self._resampler is not None:
-            audio = self._resampler.process(pcm16_to_float(pcm))
-            self.echo.add_reply(audio)
-            self._ref_end += len(audio) / MODEL_RATE
-
-    def held_for(self, seconds: float) -> None:
-        self.echo.shift(seconds)
-        self._ref_end += seconds
+        """Reply audio as it is sent. It plays after what was sent before it; or, where that
+        has played out (the reply was held, or a chunk came late), as soon as it arrives: the
+        silence in between is in the reference too, so the echo canceller's delay holds."""
+        if self._resampler is None:
+            return
+        now = time.monotonic() - REFERENCE_LEAD_S
+        if now > self._ref_end:
+            self.echo.add_reply(np.zeros(round((now - self._ref_end) * MODEL_RATE), np.float32))
+            self._ref_end = now
+        audio = self._resampler.process(pcm16_to_float(pcm))
+        self.echo.add_reply(audio)
+        self._ref_end += len(audio) / MODEL_RATE
 
     # --- the microphone
-    def hear(self, audio16k: np.ndarray) -> None:
-        self.echo.add_mic(audio16k)
+    def hear(self, audio16k: np.ndarray, *, in_speech: bool = False) -> np.ndarray:
+        """Microphone audio in; the audio to listen to. Blocking: run it in the listening pool.
+
+        With a canceller, the microphone always goes through it (so it stays adapted), and
+        its output is what is heard while the reply's echo may come in, once this client is
+        known to echo. (Where there is no echo, AEC3 takes the user for echo and removes
+        them for the first seconds: a headset or a browser's own canceller must not go
+        through it.) The choice changes between utterances or during an echo turn, never in
+        the user's speech: the output is a few milliseconds behind the raw audio.
+        """
+        spoken_until = self.echo.clock(len(audio16k))
+        heard = audio16k
+        if self._want_canceller:
+            self._want_canceller, self.canceller = False, make_canceller()
+        if self.canceller is not None:
+            clean = self.canceller.process(audio16k, spoken_until, self.echo.playing)
+            if not in_speech or self.echo_turn:
+                self.cancelling = self.echoing and self.echo_possible()
+            if self.cancelling:
+                heard = clean
+        self.echo.keep_mic(heard)
+        return heard
 
     def echo_possible(self, tail_s: float = 1.0) -> bool:
         """Reply audio is playing, or stopped so lately that its echo may still come in."""
@@ -135,15 +177,22 @@ class BargeIn:
         """Blocking (about 10 ms): run it in the listening pool.
 
         Where this client is known to echo, one check that is not echo is not enough: two
-        in a row are (64 ms apart).
+        in a row are (64 ms apart). Once its echo is cancelled, one is: what is left of the
+        echo is far quieter than a person.
         """
-        verdict = self.echo.explains()
-        log.debug("echo check", **vars(verdict))
+        verdict = self.echo.explains(cancelled=self.cancelling)
+        log.debug("echo check", cancelled=self.cancelling, **vars(verdict))
         if verdict.echo:
             self._doubt = 0
+            self._echo_heard += not self.cancelling
             return True
         self._doubt += 1
-        return self.echo.learned and self._doubt < 2
+        return self.echo.learned and not self.cancelling and self._doubt < 2
+
+    @property
+    def echoing(self) -> bool:
+        """This client's microphone picks up the reply (heard as such in three checks)."""
+        return self._echo_heard >= 3 or self.echo.learned
 
     def check_due(self, every_s: float = 0.064) -> bool:
         now = time.monotonic()

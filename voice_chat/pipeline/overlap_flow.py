@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 HOLD_LIMIT_S = 4.0  # a held reply goes on if the overlap is still not judged by then
+REJUDGE_MS = 400  # a long overlap without words is judged again after this much more voice
 
 
 class OverlapFlow:
@@ -71,10 +72,16 @@ class OverlapFlow:
         return True
 
     async def _echo_turn_ended(self, turn: TurnEvent) -> bool:
-        """What sounded like our echo is over: if its words are not ours, the user spoke."""
+        """What sounded like our echo is over: if its words are not ours, the user spoke.
+
+        Where the echo is cancelled, Whisper hears only its faint rest and makes up a word or
+        two ("Nope."); a person would have been heard in one of the checks, so those short
+        transcripts are echo too."""
         text = await self.engines.transcribe(self.detector.utterance())
         said = self.barge.said()
-        if not text.strip() or echoes(text, said) or is_backchannel(text):
+        fragment = echo_fragment(text)  # a piece of the echo, misheard
+        fragment = fragment or (self.barge.cancelling and len(text.split()) <= 2)
+        if not text.strip() or echoes(text, said) or is_backchannel(text) or fragment:
             self.detector.clear_utterance()
             return True
         log.info("not our echo after all", heard=text)
@@ -128,7 +135,10 @@ class OverlapFlow:
                     self._hold(det.now_ms)
                 else:
                     await self._on_turn(TurnEvent("started", det.now_ms))
-        if barge.overlap is not None and det.voiced_ms > self.config.turn.backchannel_ms:
+        overlap = barge.overlap
+        if overlap is not None and det.voiced_ms > max(
+            self.config.turn.backchannel_ms, overlap.judge_after_ms
+        ):
             await self._judge_overlap(None)  # too long for "mm-hmm": unless it is our echo
 
     async def _interrupted(self) -> None:
@@ -144,6 +154,10 @@ class OverlapFlow:
         if self.reply is not None:
             await self.cancel(self.reply, status="cancelled")
 
+    def _no_words_yet(self, text: str) -> bool:
+        """Nothing heard, or one lone word while our echo may still come in."""
+        return not text.strip() or (self.barge.echo_possible() and echo_fragment(text))
+
     async def _judge_overlap(self, turn: TurnEvent | None) -> None:
         """From what was heard: our own words (echo), "mm-hmm" (at its end), or the user."""
         overlap = self.barge.overlap
@@ -152,6 +166,11 @@ class OverlapFlow:
         if overlap is None or overlap is not self.barge.overlap:
             return
         echo = reply is not None and echoes(text, self.barge.said())
+        if turn is None and not echo and self._no_words_yet(text):
+            # Long, but no words to judge: the rest of our echo, a long laugh. Held on, it is
+            # judged again in a while, or at its end.
+            overlap.judge_after_ms = self.detector.voiced_ms + REJUDGE_MS
+            return
         short = turn is not None and is_backchannel(text, self.detector.voiced_ms)
         short = short or (turn is not None and self.barge.echo_possible() and echo_fragment(text))
         if reply is not None and (echo or short):

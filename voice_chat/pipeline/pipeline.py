@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -34,10 +33,11 @@ from voice_chat.pipeline import events as ev
 from voice_chat.pipeline.conversation import Conversation, Turn
 from voice_chat.pipeline.endpoint import SemanticEndpoint
 from voice_chat.pipeline.gaps import TICK_S, StreamGaps
+from voice_chat.pipeline.live import LiveTranscript
 from voice_chat.pipeline.overlap import BargeIn
 from voice_chat.pipeline.overlap_flow import OverlapFlow
 from voice_chat.pipeline.ports import Engines, Outbox, SessionConfig
-from voice_chat.pipeline.reply import Reply, failure_cause, new_item_id, quietly
+from voice_chat.pipeline.reply import Reply, failure_cause, new_item_id
 from voice_chat.pipeline.stages import ReplyStages
 from voice_chat.pipeline.turns import TurnDetector, TurnEvent
 
@@ -65,8 +65,12 @@ class Pipeline(OverlapFlow, ReplyStages):
         self._detached: set[asyncio.Task[None]] = set()  # transcriptions left to finish
         self._partial_text = ""
         self.endpoint = SemanticEndpoint(config, self.detector, engines)  # semantic_vad
-        self.barge = BargeIn()  # echo and backchannels while the character speaks
+        # echo and backchannels while the character speaks
+        self.barge = BargeIn(cancel_echo=config.turn.echo_guard and config.turn.echo_cancel)
         self._gaps = StreamGaps()
+        self.live = LiveTranscript(
+            engines.transcribe_partial, self._live_words, final=engines.transcribe
+        )
         self._hearing = asyncio.Lock()  # audio and gap filler reach the detector in turn
         self._filler = asyncio.create_task(self._fill_gaps())
         self._prefill()  # the persona (and a resumed conversation) into the KV cache now
@@ -98,16 +102,46 @@ class Pipeline(OverlapFlow, ReplyStages):
             await self._hear(audio)
 
     async def _hear(self, audio: np.ndarray) -> None:
-        self.barge.hear(audio)
-        for event in await self.engines.analyse(lambda: self.detector.feed(audio)):
+        in_speech = self.detector.in_speech
+
+        def listen() -> list[TurnEvent]:  # echo cancelling and VAD, in the listening pool
+            return self.detector.feed(self.barge.hear(audio, in_speech=in_speech))
+
+        for event in await self.engines.analyse(listen):
             await self._on_turn(event)
         await self._watch_overlap()
+        self._transcribe_live()
         limit = self.config.max_utterance_s * MODEL_RATE
         if self.detector.in_speech and self.detector.utterance_samples > limit:
             await self.outbox.error("utterance_too_long", "turn longer than max_utterance_s; ended")
             now = self.detector.now_ms
             self.detector.in_speech = False
             await self._on_turn(TurnEvent("ended", now, now))
+
+    def _transcribe_live(self) -> None:
+        detector = self.detector
+        if not detector.in_speech or self.reply is not None or self.config.naive:
+            return
+        if self.barge.overlap is not None:
+            return
+        if not detector.silent_ms:
+            samples = len(self._carry) + detector.utterance_samples
+            self.live.heard(self._item_id, samples, self._utterance)
+        elif detector.silent_ms < detector.speculative_ms:  # the turn's own, started early
+            self.live.quiet(self._item_id, detector.last_speech_ms, self._utterance)
+
+    def _utterance(self) -> np.ndarray:
+        """The utterance's audio, with what was carried over from a false end."""
+        return np.concatenate([self._carry, self.detector.utterance()])
+
+    async def _live_words(self, item_id: str, text: str) -> None:
+        """Words of the utterance still being spoken: show them, pre-fill all but the last."""
+        if item_id != self._item_id or self.reply is not None or not self.detector.in_speech:
+            return  # the user paused (that pause transcribes) or this is another utterance
+        await self._partial(item_id, text)
+        head = text.rsplit(maxsplit=1)[0] if " " in text else ""  # the last word may change
+        if head:
+            self._prefill([Turn(0, "user", head)])
 
     async def _fill_gaps(self) -> None:
         """The audio stopped in the middle of a turn: its missing time is heard as silence."""
@@ -146,15 +180,17 @@ class Pipeline(OverlapFlow, ReplyStages):
                 else:
                     await self.cancel(reply, status="cancelled")
         elif turn.kind == "paused" and reply is None and self._heard_speech():
-            audio = np.concatenate([self._carry, self.detector.utterance()])
-            self.reply = self._start(audio=audio, speech_end=self._wall(turn), live=False)
-            self.endpoint.judge_sound(audio)
+            audio = self._utterance()
+            early = self.live.take(self._item_id, turn.speech_end_ms)
+            self.reply = self._start(
+                audio=audio, transcript=early, speech_end=self._wall(turn), live=False
+            )
         elif turn.kind == "resumed" and reply is not None and not reply.is_live:
             await self.cancel(reply, status="cancelled")
         elif turn.kind == "ended":
             await self.outbox.event(ev.SpeechStopped(turn.speech_end_ms, self._item_id))
             await self.outbox.event(ev.AudioCommitted(self._item_id))
-            audio = np.concatenate([self._carry, self.detector.utterance()])
+            audio = self._utterance()
             waited, heard = self.detector.silence_ms, self._heard_speech()
             self.detector.clear_utterance()
             self._carry = np.zeros(0, dtype=np.float32)
@@ -190,7 +226,7 @@ class Pipeline(OverlapFlow, ReplyStages):
             audio = np.concatenate(self._manual_audio) if self._manual_audio else np.zeros(0)
             self._manual_audio = []
         else:
-            audio = np.concatenate([self._carry, self.detector.utterance()])
+            audio = self._utterance()
             self.detector.clear_utterance()
             self.detector.in_speech = False
         if len(audio) < MODEL_RATE // 10:
@@ -285,16 +321,6 @@ class Pipeline(OverlapFlow, ReplyStages):
         await self.outbox.event(ev.ItemTruncated(response_id, audio_end_ms, heard))
 
     # ---------------------------------------------------------------- replies
-    async def _partial(self, item_id: str, text: str) -> None:
-        """Send the transcript so far: ``delta`` extends the previous partial, ``text`` is all."""
-        text = text.strip()
-        if not text or text == self._partial_text:
-            return
-        extends = text.startswith(self._partial_text)
-        delta = text[len(self._partial_text) :] if extends else text
-        self._partial_text = text
-        await self.outbox.event(ev.TranscriptDelta(item_id, delta, text))
-
     def _start(self, *, speech_end: float, live: bool, **what: Any) -> Reply:
         what.setdefault("speak", self.config.speak)
         if what.get("audio") is not None:
@@ -361,6 +387,7 @@ class Pipeline(OverlapFlow, ReplyStages):
 
     async def close(self) -> None:
         self._filler.cancel()
+        self.live.close()
         self.release_hold(keep_utterance=False)
         await self.interrupt()
         for task in list(self._detached):
@@ -368,21 +395,5 @@ class Pipeline(OverlapFlow, ReplyStages):
         self.endpoint.close()
         if self._prefill_task is not None:
             self._prefill_task.cancel()
-
-    def _prefill(self, pending: Sequence[Turn] = (), now: bool = False) -> None:
-        """While the user listens and speaks, pre-compute the LLM's KV cache for the history.
-
-        ``pending`` turns are about to be stored; ``now`` runs even while a reply is playing.
-        """
-        busy = self.reply is not None and not self.reply.finished
-        if self.config.naive or (busy and not now):
-            return
-        try:
-            messages = self._messages([*self.conversation.turns(), *pending])
-        except ValueError as exc:  # the prompt cannot fit: the reply will say so
-            log.warning("no prefill", error=str(exc))
-            return
-        prefill = self.engines.prefill
-        self._prefill_task = asyncio.create_task(quietly(lambda: prefill(messages)))
 
     # ------------------------------------------------ the three stages of a reply

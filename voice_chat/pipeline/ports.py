@@ -32,6 +32,10 @@ class Engines(Protocol):
         """16 kHz mono float32 audio to text."""
         ...
 
+    async def transcribe_partial(self, audio: np.ndarray) -> str | None:
+        """The words so far of speech still going on; None when STT is busy (best effort)."""
+        ...
+
     def generate(
         self, messages: list[Message], options: GenerationOptions, cancel: threading.Event
     ) -> AsyncIterator[str]:
@@ -89,6 +93,7 @@ class TurnConfig:
     max_wait_ms: int | None = None  # semantic_vad: an unfinished turn ends after this silence
     min_speech_ms: int = 0  # less voiced speech than this is no turn (a click, a breath)
     echo_guard: bool = False  # speech that is only the reply's own echo does not interrupt
+    echo_cancel: bool = False  # with echo_guard: AEC3 removes the echo from the microphone
     backchannel_ms: int = 0  # shorter "mm-hmm"/"yeah"/laughs do not interrupt (0: all do)
 
     @property

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from voice_chat import cards
 from voice_chat.characters.registry import Character
 from voice_chat.engines.base import Message
-from voice_chat.memory.facts import UserMemory
+from voice_chat.memory.facts import UserMemory, find_name
 from voice_chat.pipeline.conversation import Turn
 
 #: chat-template tokens per message (ChatML: ``<|im_start|>role\n`` … ``<|im_end|>\n``); used
@@ -58,6 +58,15 @@ ASSISTANT_PHRASES = (
     "assist users",
     "assist with",
     "a language AI",
+    # measured on benchmarks/conversation.py: the ways SmolLM2 found around the above
+    "assist you",
+    "assist in",
+    "my role is to assist",
+    "my purpose is to",
+    "trained on a vast",
+    "amount of text data",
+    "designed to provide",
+    "a chat AI",
 )
 NOT_MACHINE_PHRASES = (
     "I'm an AI",
@@ -77,6 +86,15 @@ NOT_MACHINE_PHRASES = (
     "I don't have feelings",
     "I don't have a body",
     "I don't have personal",
+    "an AI",  # also "I'm not an AI": the character says so in its own words instead
+    "a helpful AI",
+    "AI designed",
+    "AI chatbot",
+    "a chatbot",
+    "and AI",
+    "writing AI",
+    "an artificial being",
+    "I'm an artificial",
 )
 
 
@@ -108,6 +126,8 @@ def banned_phrases(character: Character, user_name: str | None = None) -> tuple[
     """Phrases this character never says: assistant talk, AI claims unless it is a machine,
     and the user's name as its own."""
     own = (f"I'm {user_name}", f"I am {user_name}", f"my name is {user_name}") if user_name else ()
+    # nor the user's line: a reply that starts with the user's label stops at once, empty
+    own += ("User:", *((f"{user_name}:",) if user_name else ()))
     return ASSISTANT_PHRASES + (() if is_machine(character) else NOT_MACHINE_PHRASES) + own
 
 
@@ -267,3 +287,33 @@ def opening_texts(turns: Sequence[Turn]) -> tuple[str, ...]:
 def stop_strings(user_name: str) -> tuple[str, ...]:
     """The model starting to write the user's line ends the reply."""
     return tuple(dict.fromkeys(("\nUser:", f"\n{user_name}:", "User:", f"{user_name}:")))
+
+
+_ASKS_OWN_NAME = re.compile(
+    r"\b(?:my name|who am i|what(?:'s| is| do you| did i tell you to)? call me|"
+    r"what am i called|know who i am)\b",
+    re.I,
+)
+_QUESTION_START = re.compile(
+    r"^\s*(?:so,?\s+|and\s+|hey,?\s+|okay,?\s+)?(?:what|who|do|did|can|could|would|will|"
+    r"remember|tell|say|guess|quick question)\b",
+    re.I,
+)
+
+
+def name_answer(user_text: str, name: str | None) -> str:
+    """How a reply opens when the user asks for their own name and the memory has it.
+
+    SmolLM2 recalled a name the memory note put right before the question in 3 conversations
+    of 5; it misspelt it ("Tumen" for Tomas) or gave its own. Starting the reply with the name
+    (the engine continues from it) makes the answer right and leaves the rest to the model.
+    A line that *tells* a name, or only mentions "my name" without asking, opens as usual.
+    """
+    text = user_text.strip()
+    if not name or not text or not _ASKS_OWN_NAME.search(text):
+        return ""
+    if find_name(text) is not None:
+        return ""  # "my name is Maya, remember?" tells it
+    if not (text.endswith("?") or _QUESTION_START.match(text)):
+        return ""
+    return f"You're {name}"

@@ -17,6 +17,7 @@ from dataclasses import InitVar, dataclass, field
 import numpy as np
 import structlog
 
+from voice_chat.pipeline.conversation import Turn
 from voice_chat.pipeline.events import ResponseDone, ResponseResult
 
 log = structlog.get_logger(__name__)
@@ -87,6 +88,7 @@ class Reply:
     output_rate: int | None
     live: InitVar[bool]  # False while speculative: work runs, nothing is sent
     audio: np.ndarray | None = None  # user audio to transcribe
+    transcript: asyncio.Task[str] | None = None  # ... whose transcription already runs
     text: str | None = None  # or typed user text
     fixed: str | None = None  # or a fixed reply (the greeting), no LLM
     respond: bool = True  # False: transcribe and store the user's turn, no reply
@@ -108,6 +110,7 @@ class Reply:
     audio_queued_ms: float = 0.0
     audio_wall_start: float = 0.0
     segments: list[Segment] = field(default_factory=list)
+    next_prompt: list[Turn] | None = None  # pending turns to pre-fill once the speech is made
     metrics: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self, live: bool) -> None:

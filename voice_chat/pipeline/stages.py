@@ -5,7 +5,8 @@
                                             emit: (gate) → outbox ◀─────┘
 
 ``Pipeline._run`` starts them in one task group per reply; the pipeline module holds the rest
-of the flow (audio in, turn detection, when replies start and stop).
+of the flow (audio in, turn detection, when replies start and stop). The prompt is built here
+too, and :meth:`ReplyStages._prefill` readies the LLM's cache with it between replies.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+
+import structlog
 
 from voice_chat.audio.pcm import StreamResampler, float_to_pcm16
 from voice_chat.engines.base import GenerationOptions, Message
@@ -26,6 +29,7 @@ from voice_chat.pipeline.prompting import (
     avoid_texts,
     banned_phrases,
     build_messages,
+    name_answer,
     opening_texts,
     stop_strings,
 )
@@ -41,7 +45,10 @@ from voice_chat.pipeline.reply import (
     Text,
     Transcript,
     UserTurn,
+    quietly,
 )
+
+log = structlog.get_logger(__name__)
 
 
 class ReplyStages:
@@ -51,9 +58,20 @@ class ReplyStages:
     engines: Engines
     outbox: Outbox
     conversation: Conversation
+    reply: Reply | None
+    _prefill_task: asyncio.Task[None] | None
 
-    async def _partial(self, item_id: str, text: str) -> None: ...
-    def _prefill(self, pending: Sequence[Turn] = (), now: bool = False) -> None: ...
+    _partial_text: str
+
+    async def _partial(self, item_id: str, text: str) -> None:
+        """Send the transcript so far: ``delta`` extends the previous partial, ``text`` is all."""
+        text = text.strip()
+        if not text or text == self._partial_text:
+            return
+        extends = text.startswith(self._partial_text)
+        delta = text[len(self._partial_text) :] if extends else text
+        self._partial_text = text
+        await self.outbox.event(ev.TranscriptDelta(item_id, delta, text))
 
     def _messages(self, turns: Sequence[Turn], instructions: str | None = None) -> list[Message]:
         cfg = self.config
@@ -73,13 +91,31 @@ class ReplyStages:
         """The session's sampling, steered away from repeats and assistant talk."""
         memory = getattr(self.conversation, "user_memory", None)
         name = memory.name if memory is not None else None
+        asked = turns[-1].text if turns and turns[-1].role == "user" else ""
         return replace(
             self.config.generation,
             stop=(*self.config.generation.stop, *stop_strings(name or self.config.user_name)),
             avoid=avoid_texts(turns),
             openings=opening_texts(turns),
             banned=banned_phrases(self.config.character, name),
+            reply_prefix=name_answer(asked, name),
         )
+
+    def _prefill(self, pending: Sequence[Turn] = (), now: bool = False) -> None:
+        """While the user listens and speaks, pre-compute the LLM's KV cache for the history.
+
+        ``pending`` turns are about to be stored; ``now`` runs even while a reply is playing.
+        """
+        busy = self.reply is not None and not self.reply.finished
+        if self.config.naive or (busy and not now):
+            return
+        try:
+            messages = self._messages([*self.conversation.turns(), *pending])
+        except ValueError as exc:  # the prompt cannot fit: the reply will say so
+            log.warning("no prefill", error=str(exc))
+            return
+        prefill = self.engines.prefill
+        self._prefill_task = asyncio.create_task(quietly(lambda: prefill(messages)))
 
     async def _think(self, reply: Reply, chunks: asyncio.Queue[str | None]) -> None:
         """STT → prompt → LLM stream → chunker. Puts text events out, chunks to TTS."""
@@ -88,11 +124,15 @@ class ReplyStages:
             user_text = reply.text
             if reply.audio is not None:
                 t = time.monotonic()
-                user_text = await self.engines.transcribe(reply.audio)
+                running = reply.transcript  # started at the first silent frame
+                reply.metrics["stt_early"] = float(running is not None)
+                if running is None:
+                    running = asyncio.ensure_future(self.engines.transcribe(reply.audio))
+                user_text = await running
                 reply.metrics["stt_ms"] = round((time.monotonic() - t) * 1000, 1)
                 if not reply.is_live:  # a speculative transcript is a partial one: show it
                     if reply is self.reply:
-                        self.endpoint.judge_words(user_text)
+                        self.endpoint.judge_words(user_text, reply.audio)
                     await self._partial(reply.item_id, user_text)
                 out.put_nowait(Transcript(user_text))
                 if not user_text.strip():
@@ -109,11 +149,11 @@ class ReplyStages:
                     self._chunk_out(reply, chunks, piece)
             else:
                 await self._generate(reply, chunks, chunker, user_text or "")
-            if reply.is_live:  # the reply's text is final: get the LLM ready for the next turn
+            if reply.is_live:  # the reply's text is final: the next turn's prompt is known
                 pending = (
                     [Turn(0, "user", user_text)] if user_text and reply.user_turn is None else []
                 )
-                self._prefill([*pending, Turn(0, "assistant", " ".join(chunker.spoken))], now=True)
+                reply.next_prompt = [*pending, Turn(0, "assistant", " ".join(chunker.spoken))]
         finally:
             chunks.put_nowait(None)
 
@@ -184,6 +224,10 @@ class ReplyStages:
                 reply.segments.append(Segment(piece, start, reply.audio_queued_ms))
             for item in held:
                 reply.outq.put_nowait(item)
+            if reply.next_prompt is not None:
+                # Readied for the next turn only now: evaluated beside the reply's TTS, the
+                # prompt took a core from it (playback stalls with two sessions).
+                self._prefill(reply.next_prompt, now=True)
         finally:
             reply.outq.put_nowait(End())
 
@@ -216,16 +260,14 @@ class ReplyStages:
                         held = time.monotonic()
                         await reply.playing.wait()
                         reply.audio_wall_start += time.monotonic() - held
-                        self.barge.held_for(time.monotonic() - held)
                     ahead = reply.audio_sent_ms / 1000 - (time.monotonic() - reply.audio_wall_start)
                     if ahead > lead_s:
                         await asyncio.sleep(ahead - lead_s)
                     elif ahead < 0 and reply.audio_sent_ms:  # the client ran dry: it plays late
                         reply.audio_wall_start -= ahead
-                        self.barge.held_for(-ahead)
                     reply.mark("first_audio_ms")
+                    self.barge.reply_audio(pcm)  # timed before the send, which may wait
                     await box.audio(pcm)
-                    self.barge.reply_audio(pcm)
                     reply.audio_sent_ms += len(pcm) / 2 / reply.sample_rate * 1000
         if not reply.announced:
             reply.finish()

@@ -74,6 +74,16 @@ class TurnDetector:
         self.voiced_ms = 0  # voiced audio in the utterance
 
     @property
+    def silent_ms(self) -> int:
+        """Silence since the last voiced frame of the utterance (0 while speaking)."""
+        return self._silent_ms if self.in_speech else 0
+
+    @property
+    def last_speech_ms(self) -> int:
+        """Stream time at which the utterance's last voiced frame ended."""
+        return self._last_speech_ms
+
+    @property
     def now_ms(self) -> int:
         return self._t_ms
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
@@ -11,6 +12,7 @@ from typing import TypeVar
 import numpy as np
 import structlog
 
+from voice_chat.audio.aec import make_canceller
 from voice_chat.audio.pcm import MODEL_RATE
 from voice_chat.audio.vad import StreamingVAD
 from voice_chat.characters.registry import CharacterRegistry
@@ -104,6 +106,7 @@ class Runtime:
         self.ready = False
         self.load_error: str | None = None
         self.sessions = 0
+        self._stt_jobs = 0  # transcriptions in flight (a live transcript waits for none)
 
     def load(self) -> None:
         """Load the models (blocking); called once at start-up in a thread."""
@@ -111,6 +114,8 @@ class Runtime:
         self.stt = load_stt(self.settings)
         self.llm = load_llm(self.settings)
         StreamingVAD()  # the shared VAD session loads now, not in the first call
+        if self.settings.echo_guard and self.settings.echo_cancel:
+            make_canceller()  # the native echo canceller loads now, not in a session
         if self.settings.smart_turn:
             from voice_chat.engines.turn_smart import SmartTurn
 
@@ -181,10 +186,42 @@ class Runtime:
 
     # --- the Engines port
     async def transcribe(self, audio: np.ndarray) -> str:
+        return await self._transcribe(audio, retry=True)
+
+    async def _transcribe(self, audio: np.ndarray, *, retry: bool) -> str:
         stt = self.stt
         if stt is None:
             raise EngineError("STT model not loaded")
-        return await self.run(self.stt_pool, lambda: stt.transcribe(audio))
+        self._stt_jobs += 1
+        queued = time.monotonic()
+
+        def job() -> str:
+            started = time.monotonic()
+            text = stt.transcribe(audio, retry=retry)
+            log.debug(
+                "stt",
+                audio_s=round(len(audio) / MODEL_RATE, 2),
+                waited_ms=round((started - queued) * 1000),
+                ran_ms=round((time.monotonic() - started) * 1000),
+            )
+            return text
+
+        try:
+            return await self.run(self.stt_pool, job)
+        finally:
+            self._stt_jobs -= 1
+
+    async def transcribe_partial(self, audio: np.ndarray) -> str | None:
+        """A live transcript, only when no other transcription runs or waits."""
+        if not self.settings.live_transcripts or self._stt_jobs:
+            return None
+        self._stt_jobs += 1  # counted here too: a subclass's transcribe may not count
+        try:
+            # never the second, 30 s decode of a loop: a live transcript is only a preview,
+            # and the turn's own transcription would wait behind it (0.64 s for 0.5 s of audio)
+            return await self._transcribe(audio, retry=False)
+        finally:
+            self._stt_jobs -= 1
 
     def generate(
         self, messages: list[Message], options: GenerationOptions, cancel: threading.Event
@@ -193,9 +230,10 @@ class Runtime:
             raise EngineError("LLM not loaded")
         return self.llm.stream(messages, options, cancel)
 
-    async def prefill(self, messages: list[Message]) -> None:
+    async def prefill(self, messages: list[Message], *, background: bool = False) -> None:
+        """``background``: a start-up warm that yields to every session's own."""
         if self.llm is not None:
-            await self.llm.warm(messages)
+            await self.llm.warm(messages, background=background)
 
     def count_tokens(self, text: str) -> int:
         if self.llm is None:

@@ -185,7 +185,7 @@ async def _warm_personas(rt: Runtime) -> None:
                 count_prompt=rt.count_prompt,
                 budget_tokens=budget,
             )
-            await rt.prefill(messages)
+            await rt.prefill(messages, background=True)
         except Exception as exc:  # noqa: BLE001 - an optimisation only
             log.warning("persona prefill failed", character=character.id, error=str(exc))
 

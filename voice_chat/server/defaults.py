@@ -22,6 +22,7 @@ def turn_config(s: Settings, type: TurnType | None = None) -> TurnConfig:
         max_wait_ms=s.turn_max_wait_ms,
         min_speech_ms=s.min_speech_ms,
         echo_guard=s.echo_guard,
+        echo_cancel=s.echo_cancel,
         backchannel_ms=s.backchannel_ms,
     )
 

@@ -91,8 +91,8 @@ class RayRuntime(Runtime):
         self.voices.refresh()  # TTS replicas see the new version of the file by themselves
 
     # --- the Engines port
-    async def transcribe(self, audio: np.ndarray) -> str:
-        return str(await self.stt_handle.transcribe.remote(audio))
+    async def _transcribe(self, audio: np.ndarray, *, retry: bool) -> str:
+        return str(await self.stt_handle.transcribe.remote(audio, retry))
 
     def generate(
         self, messages: list[Message], options: GenerationOptions, cancel: threading.Event
@@ -122,11 +122,11 @@ class RayRuntime(Runtime):
         finally:
             stream.cancel()  # finished, barge-in, or the reply was dropped: stop the replica
 
-    async def prefill(self, messages: list[Message]) -> None:
+    async def prefill(self, messages: list[Message], *, background: bool = False) -> None:
         if self.llm_handle is None:
-            await super().prefill(messages)
+            await super().prefill(messages, background=background)
         else:
-            await self.llm_handle.prefill.remote(messages)
+            await self.llm_handle.prefill.remote(messages, background)
 
     def count_tokens(self, text: str) -> int:
         if self._tokenizer is not None:
