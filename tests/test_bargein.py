@@ -147,3 +147,10 @@ def test_a_lone_word_over_the_echo_is_a_piece_of_it() -> None:
     assert echo_fragment("room.") and echo_fragment(" Fire")
     assert not echo_fragment("Stop!") and not echo_fragment("Wait.")  # stop words interrupt
     assert not echo_fragment("Why?") and not echo_fragment("Tell me a joke.")
+
+
+async def test_a_word_the_reply_also_has_interrupts_from_a_client_without_echo() -> None:
+    # Sage's greeting asks "What is on your mind tonight?": from a client that never echoed,
+    # "What?" is the user asking, not our own word coming back.
+    _, resp, _, _ = await speak_over_greeting("sage", {"gain_db": -120}, trim(espeak("What?")), 1.0)
+    assert resp["status"] == "cancelled", (resp, decisions())

@@ -108,3 +108,35 @@ def test_the_cancelled_audio_is_heard_only_where_the_client_echoes(far: np.ndarr
     assert barge.cancelling and heard is not mic
     barge._ref_end = time.monotonic() - 5  # the reply's echo is long over
     assert barge.hear(mic) is mic and not barge.cancelling
+
+
+def _checks_in_real_time(far: np.ndarray, mic: np.ndarray) -> list[tuple[float, bool]]:
+    """Play ``far`` as the reply and stream ``mic`` in 20 ms frames at real-time pace, with
+    an echo check every 64 ms where the microphone is not silent: (seconds, is echo)."""
+    barge = BargeIn(cancel_echo=True)
+    barge.reply_starts(MODEL_RATE)
+    barge.reply_audio(float_to_pcm16(far))
+    start, step, checks = time.monotonic(), MODEL_RATE // 50, []
+    for i in range(0, len(mic) - step, step):
+        time.sleep(max(0.0, start + (i + step) / MODEL_RATE - time.monotonic()))
+        heard = barge.hear(mic[i : i + step])
+        if i % 1024 < step and level_db(heard) > -60:
+            checks.append(((i + step) / MODEL_RATE, barge.is_echo()))
+    return checks
+
+
+@pytest.mark.slow
+def test_echo_checks_through_the_canceller_tell_the_echo_from_a_person(far: np.ndarray) -> None:
+    n = 5 * MODEL_RATE
+    reply = far[:n]
+    echo = room_echo(reply, 120, -10)
+    alone = _checks_in_real_time(reply, echo)
+    # after its first second (the checks learn that this client echoes), never a person
+    assert len(alone) > 20 and all(e for t, e in alone if t >= 1.0), alone
+    user = trim(espeak("Wait, stop, tell me a joke instead.", voice="en-gb"))
+    at = 3 * MODEL_RATE
+    mic = echo.copy()
+    mic[at : at + len(user)] += user[: n - at]
+    over = _checks_in_real_time(reply, mic)
+    first_person = next(t for t, e in over if not e and t >= 1.0)
+    assert at / MODEL_RATE <= first_person <= at / MODEL_RATE + 0.2, over

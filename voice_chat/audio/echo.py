@@ -112,16 +112,24 @@ class EchoReference:
     def active(self) -> bool:
         return len(self._ref) > 0
 
-    def explains(self, now: float | None = None, *, cancelled: bool = False) -> EchoVerdict:
+    def explains(
+        self,
+        now: float | None = None,
+        *,
+        cancelled: bool = False,
+        source: np.ndarray | None = None,
+    ) -> EchoVerdict:
         """Whether the last ``window_ms`` of microphone audio is the reply coming back.
 
         ``cancelled``: the microphone went through the echo canceller. What is left of the
         echo is then far below the echo level learned before (the canceller takes 15-30 dB
-        off); a person talking is not.
+        off); a person talking is not. ``source``: judge this audio instead of the kept
+        microphone (it ends at the same moment); nothing is learned from it.
         """
-        n = min(RATE * self.window_ms // 1000, len(self._mic) // HOP * HOP)
+        kept = self._mic if source is None else source
+        n = min(RATE * self.window_ms // 1000, len(kept) // HOP * HOP)
         lag_n = RATE * self.max_lag_ms // 1000
-        mic = self._mic[-n:] if n else self._mic[:0]
+        mic = kept[-n:] if n else kept[:0]
         if n < RATE * self.recent_ms // 1000 + WIN or not self.active:
             return EchoVerdict(0.0, 0.0, 0.0, False)
         end = self._mic_t1 if now is None else now
@@ -163,7 +171,8 @@ class EchoReference:
             alike = best >= 0.7 and gain <= self.echo_gain_db + self.double_talk_db
             echo = residue or alike
             return EchoVerdict(best, lag_frames * HOP * 1000 / RATE, float(gain), bool(echo))
-        if best >= 0.8 and loud:  # clearly echo alone: how much quieter than the reply is it?
+        # clearly echo alone: how much quieter than the reply is it?
+        if best >= 0.8 and loud and source is None:
             g = float(np.clip(gain, -40.0, 0.0))  # an upper envelope that rises slowly, so
             if self._learned == 0:  # a person talking over the echo is not learned as echo
                 self.echo_gain_db = g

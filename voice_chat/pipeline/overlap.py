@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 from dataclasses import dataclass
@@ -30,6 +31,10 @@ log = structlog.get_logger(__name__)
 # Audio after a gap is placed this much before it is sent: the echo canceller's reference
 # may come early (it estimates the delay), never after the echo.
 REFERENCE_LEAD_S = 0.03
+CLEAR_ECHO = 0.8  # an echo check this sure tells that the client echoes
+RAW_KEEP = MODEL_RATE  # microphone audio kept as it came in (before the canceller)
+# ... of which this much is judged: a person's first words soon show in a short window
+RAW_WINDOW = MODEL_RATE * 192 // 1000
 BACKCHANNELS = frozenset(
     """
     mm mmm mhm mm-hmm mmhmm hmm hm uh-huh uhhuh uh huh um yeah yea yep yup yes ya right
@@ -38,6 +43,11 @@ BACKCHANNELS = frozenset(
     """.split()
 )
 _WORD = re.compile(r"[a-z]+(?:[-'][a-z]+)*")
+
+
+def words(text: str) -> list[str]:
+    """The words of a transcript, lower case."""
+    return _WORD.findall(text.lower())
 
 
 def echoes(text: str, said: str) -> bool:
@@ -116,6 +126,7 @@ class BargeIn:
         self._next_check = 0.0
         self._doubt = 0
         self._echo_heard = 0  # checks that found our echo in the microphone
+        self._raw = np.zeros(0, np.float32)  # the last second of microphone, not cancelled
         self._replies: list[Reply] = []
 
     # --- the reply's audio, as it will play
@@ -158,6 +169,7 @@ class BargeIn:
         """
         spoken_until = self.echo.clock(len(audio16k))
         heard = audio16k
+        self._raw = np.concatenate([self._raw, audio16k.astype(np.float32)])[-RAW_KEEP:]
         if self._want_canceller:
             self._want_canceller, self.canceller = False, make_canceller()
         if self.canceller is not None:
@@ -182,16 +194,30 @@ class BargeIn:
         """
         verdict = self.echo.explains(cancelled=self.cancelling)
         log.debug("echo check", cancelled=self.cancelling, **vars(verdict))
+        if self.cancelling and not verdict.echo:
+            # What the canceller left is not faint: while it adapts, its rest of the echo can
+            # be as loud as a person. Before the canceller, the microphone tells them apart:
+            # our echo alone correlates with the reply (0.86-0.94 measured), a person talking
+            # over it does not (0.54-0.77).
+            raw = self.echo.explains(source=self._raw[-RAW_WINDOW:])
+            log.debug("echo check before the canceller", **vars(raw))
+            if raw.correlation >= CLEAR_ECHO:
+                verdict = dataclasses.replace(raw, echo=True)
+        elif verdict.echo and not self.echoing and verdict.correlation < CLEAR_ECHO:
+            # From a client never heard to echo, a sound only somewhat like the reply is the
+            # user (a voice like the character's, right after the greeting), not our echo.
+            verdict = dataclasses.replace(verdict, echo=False)
         if verdict.echo:
             self._doubt = 0
-            self._echo_heard += not self.cancelling
+            # only clear echo counts: a person's voice correlates with the reply's up to ~0.7
+            self._echo_heard += not self.cancelling and verdict.correlation >= CLEAR_ECHO
             return True
         self._doubt += 1
         return self.echo.learned and not self.cancelling and self._doubt < 2
 
     @property
     def echoing(self) -> bool:
-        """This client's microphone picks up the reply (heard as such in three checks)."""
+        """This client's microphone picks up the reply (heard clearly in three checks)."""
         return self._echo_heard >= 3 or self.echo.learned
 
     def check_due(self, every_s: float = 0.064) -> bool:

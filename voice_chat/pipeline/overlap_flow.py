@@ -165,7 +165,10 @@ class OverlapFlow:
         reply = self._speaking()
         if overlap is None or overlap is not self.barge.overlap:
             return
+        # One word that the reply also has is our echo only from a client known to echo:
+        # from one that is not, "What?" is the user, whatever the character said.
         echo = reply is not None and echoes(text, self.barge.said())
+        echo = echo and (self.barge.echoing or len(text.split()) > 1)
         if turn is None and not echo and self._no_words_yet(text):
             # Long, but no words to judge: the rest of our echo, a long laugh. Held on, it is
             # judged again in a while, or at its end.
