@@ -12,7 +12,9 @@
    and the wait after the true end of speech, per setting (the trade-off plot).
 3. Through the real server: first reply audio after the true end of speech and premature
    replies (semantic_vad against server_vad); backchannels and the character's own echo
-   (-10 dB, 60-180 ms, room reverb) during a reply; an interruption over the echo.
+   (-10 dB, 50-200 ms, room reverb) during a reply; an interruption over the echo. The
+   speech-during-a-reply trials run again on a server without the echo canceller
+   (VOICE_CHAT_ECHO_CANCEL=false) as the baseline.
 Writes docs/benchmarks/turns.json and turns.png.
 """
 
@@ -236,7 +238,6 @@ async def first_audio(rt: Any, audio: np.ndarray) -> dict[str, Any]:
 
 
 async def server_section(server: Any, voices: list[ts.Voice], quick: bool) -> dict[str, Any]:
-    from voice_chat.client.echoloop import EchoLoop
     from voice_chat.client.rtclient import RealtimeClient
 
     out: dict[str, Any] = {}
@@ -277,6 +278,18 @@ async def server_section(server: Any, voices: list[ts.Voice], quick: bool) -> di
                     f"SRV {mode:12s} {name:9s} premature {out[mode][name]['premature_rate']:.2f} first audio p50 {pct(lat, 50) or 0:5.0f} p95 {pct(lat, 95) or 0:5.0f}"
                 )
 
+    out.update(await overlap_section(server, quick))
+    return out
+
+
+async def overlap_section(server: Any, quick: bool) -> dict[str, Any]:
+    """Speech during a reply: its own echo alone, backchannels, an interruption (the same
+    trials on every server: the delays come from one seed)."""
+    from voice_chat.client.echoloop import EchoLoop
+    from voice_chat.client.rtclient import RealtimeClient
+
+    out: dict[str, Any] = {}
+    rng = np.random.default_rng(11)
     click = np.zeros(8000, np.float32)
     click[0] = 1.0
     room = ss.reverb(click, reverberance=50)
@@ -409,7 +422,22 @@ async def main() -> int:
             result["server"] = await server_section(server, voices, args.quick)
         finally:
             server.stop()
+        # Baseline in the same run: the echo check alone, without the echo canceller.
+        env = {"VOICE_CHAT_ECHO_CANCEL": "false"}
+        server = start_server(Path(tempfile.mkdtemp(prefix="vc-turns-")), env=env)
+        try:
+            print("SRV baseline: no echo canceller")
+            result["server"]["without_echo_canceller"] = await overlap_section(server, args.quick)
+        finally:
+            server.stop()
     args.out.mkdir(parents=True, exist_ok=True)
+    previous = args.out / "turns.json"
+    if args.skip and previous.is_file():  # a skipped section keeps its last results
+        old = json.loads(previous.read_text())
+        for name in args.skip:
+            if name in old:
+                result[name] = old[name]
+                result.setdefault("kept_from", {})[name] = old.get("when")
     (args.out / "turns.json").write_text(json.dumps(result, indent=2, default=float))
     if "endpoint" in result:
         plot(result, args.out / "turns.png")
