@@ -228,7 +228,8 @@ def test_conversations_have_urls_names_and_fit_a_phone(
         assert_accessible(page, "settings")
         page.fill("#settings-name", "Ahab")
         page.click("#settings-save")
-        assert vc(page, "vc.settings.name") == "Ahab"
+        # the dialog saves on its close event, a task after the click
+        wait_vc(page, "vc.settings.name === 'Ahab'", 5)
         page.reload()
         page.wait_for_selector(f".card[data-id='{cid}']", timeout=15000)
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
