@@ -45,11 +45,6 @@ BACKCHANNELS = frozenset(
 _WORD = re.compile(r"[a-z]+(?:[-'][a-z]+)*")
 
 
-def words(text: str) -> list[str]:
-    """The words of a transcript, lower case."""
-    return _WORD.findall(text.lower())
-
-
 def echoes(text: str, said: str) -> bool:
     """The transcript is the character's own words coming back (most words were just said)."""
     words = _WORD.findall(text.lower())
