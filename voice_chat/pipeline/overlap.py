@@ -39,7 +39,8 @@ BACKCHANNELS = frozenset(
     """
     mm mmm mhm mm-hmm mmhmm hmm hm uh-huh uhhuh uh huh um yeah yea yep yup yes ya right
     alright okay ok k sure i see oh ah aha wow nice cool great true exactly totally got it
-    gotcha indeed ha haha hahaha heh hehe no way really interesting
+    gotcha indeed ha haha hahaha heh hehe no way really interesting all
+    damn gosh whoa jeez geez ooh man wild
     """.split()
 )
 _WORD = re.compile(r"[a-z]+(?:[-'][a-z]+)*")
@@ -56,7 +57,10 @@ def echoes(text: str, said: str) -> bool:
 
 # "mm", "mmm", "hmm", "mhm", "uh", "huh", "ah", "aha", "haha", "heh"
 _SOUND = re.compile(r"^(h?m+|mhm+|h?u+h*|a?h?a+h*|(ha)+h?|heh|hehe)$")
-FILLERS = frozenset("and then so well oh".split())
+# A hum ("mm", "mm-hmm") that Whisper wrote as a word: m, n and h syllables, one short vowel
+# each, at most one consonant before them ("mam", "memm", "amen", "them", "damn", "bam").
+_HUM = re.compile(r"^(?:[bcdkpt]|th|wh)?h?(?:[aeiou]?[mnh]+)+$")
+FILLERS = frozenset("and then so well oh the it its a an".split())
 # Thanks said over a reply acknowledge it (and are what Whisper makes of a murmur, or of the
 # faint rest of our echo): they let it go on, as "mm-hmm" does.
 THANKS = frozenset({"thank you", "thanks", "you", "thank you very much", "thanks a lot"})
@@ -77,11 +81,16 @@ def is_backchannel(text: str, voiced_ms: int = 10_000) -> bool:
         return False
     if " ".join(w for w in words if w not in BACKCHANNELS) in THANKS:  # "Oh, thank you."
         return True
-    content = [w for w in words if not (w in BACKCHANNELS or _SOUND.match(w) or len(w) == 1)]
+    content = [w for w in words if not (w in BACKCHANNELS or _sound(w) or len(w) == 1)]
     if len(words) > 6:
         return False
     vague = all(w in FILLERS for w in content)
-    return not content or (voiced_ms <= 800 and vague and len(words) <= 4)
+    hummed = vague and len(content) < len(words)  # "And mmmm...", "Mm, and mm"
+    return not content or hummed or (voiced_ms <= 800 and vague and len(words) <= 4)
+
+
+def _sound(word: str) -> bool:
+    return bool(_SOUND.match(word) or ("m" in word and _HUM.match(word)))
 
 
 def echo_fragment(text: str) -> bool:
