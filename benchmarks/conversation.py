@@ -32,7 +32,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from persona import CHECKS, SCRIPT, Context, check_reply
+from persona import CHECKS, SCRIPTS, Context, check_reply
 
 from voice_chat.client.launcher import LiveServer, start_server
 from voice_chat.client.rtclient import RealtimeClient
@@ -72,7 +72,7 @@ def import_card(server: LiveServer) -> tuple[dict[str, Any], list[dict[str, Any]
 
 
 async def talk(
-    server: LiveServer, character: str, card: dict[str, Any], user_name: str
+    server: LiveServer, character: str, card: dict[str, Any], user_name: str, script: str
 ) -> list[dict[str, Any]]:
     """One fresh conversation: the greeting, then every scripted line; each reply checked."""
     desc = str(card.get("description", ""))
@@ -84,7 +84,7 @@ async def talk(
         done = await rt.wait_for("response.done", timeout=180)
         greeting = done.event["response"]["text"]
         ctx.earlier.append(greeting)
-        for line in SCRIPT:
+        for line in SCRIPTS[script]:
             text = line.text.format(name=user_name)
             start = rt.mark()
             sent = time.monotonic()
@@ -124,7 +124,9 @@ async def talk(
     return out
 
 
-async def run_preset(preset: str, env: dict[str, str], characters: list[str]) -> dict[str, Any]:
+async def run_preset(
+    preset: str, env: dict[str, str], characters: list[str], script: str = "main"
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.monotonic()
         server = start_server(Path(tmp), env={"VOICE_CHAT_LLM_PRESET": preset, **env}, timeout=600)
@@ -134,7 +136,7 @@ async def run_preset(preset: str, env: dict[str, str], characters: list[str]) ->
             cards = {c["id"]: c for c in listed}
             replies: list[dict[str, Any]] = []
             for i, cid in enumerate([*characters, imported["id"]]):
-                replies += await talk(server, cid, cards[cid], NAMES[i % len(NAMES)])
+                replies += await talk(server, cid, cards[cid], NAMES[i % len(NAMES)], script)
             memory = rss_mb(server.process.pid)
         finally:
             server.stop()
@@ -232,7 +234,8 @@ def rescore(out: Path) -> int:
             char_name = "Captain Isla" if cid.startswith("captain") else cid.capitalize()
             ctx = Context(char_name=char_name, machine=machine, user_name=name)
             ctx.earlier.append(replies[0].get("greeting", ""))
-            for r, line in zip(replies, SCRIPT, strict=False):
+            script = SCRIPTS[run.get("script", "main")]
+            for r, line in zip(replies, script, strict=False):
                 if line.kind == "name":
                     ctx.name_told = True
                 failed = {
@@ -254,6 +257,7 @@ async def main() -> int:
     ap.add_argument("--label", default="", help="suffix for this run's name in the results")
     ap.add_argument("--characters", default=",".join(SHIPPED))
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    ap.add_argument("--script", choices=list(SCRIPTS), default="main", help="which lines")
     ap.add_argument("--rescore", action="store_true", help="check the saved replies again")
     args = ap.parse_args()
     if args.rescore:
@@ -267,7 +271,8 @@ async def main() -> int:
     for preset in presets:
         label = preset + (f"-{args.label}" if args.label else "")
         print(f"{label}:")
-        result = await run_preset(preset, env, characters)
+        result = await run_preset(preset, env, characters, args.script)
+        result["script"] = args.script
         result["summary"] = summarize(result, SHIPPED)
         result["env"] = env
         result["date"] = time.strftime("%Y-%m-%d %H:%M")

@@ -266,3 +266,33 @@ SCRIPT = (
     ),
     Line("What did I tell you my name was?", "recall", ""),
 )
+
+#: the same six kinds in other words (a second set, to see that a change is not tuned to
+#: the first one's wording)
+OTHER_SCRIPT = (
+    Line(
+        "Hey there, what's new with you?",
+        "smalltalk",
+        SCRIPT[0].expect,
+    ),
+    Line(
+        "My name's {name}. I just got back from a long trip and I'm worn out.",
+        "name",
+        r"\b(sorry|trip|tired|long|rest|hear|hope|feel|home|back|welcome|travel\w*|"
+        r"relax|okay|worn|sleep|{name})\b",
+    ),
+    Line("What's your favourite thing in the whole world?", "about", r"\b(I|I'm|my|me)\b"),
+    Line(
+        "Can you make me laugh? Tell me something funny.",
+        "story",
+        SCRIPT[3].expect,
+        min_words=10,
+    ),
+    Line(
+        "Wait, am I talking to a real person or a bot?",
+        "ai",
+        SCRIPT[4].expect,
+    ),
+    Line("Do you remember my name?", "recall", ""),
+)
+SCRIPTS = {"main": SCRIPT, "other": OTHER_SCRIPT}

@@ -15,7 +15,7 @@ from voice_chat.characters.registry import CharacterRegistry
 from voice_chat.engines.base import GenerationOptions
 from voice_chat.engines.llm_cache import StateCache, state_bytes
 from voice_chat.engines.llm_llama import LlamaChat
-from voice_chat.engines.llm_steer import NgramBlocker
+from voice_chat.engines.llm_steer import MARKUP, NgramBlocker
 from voice_chat.memory.facts import UserMemory
 from voice_chat.pipeline.conversation import Turn
 from voice_chat.pipeline.prompting import (
@@ -140,10 +140,34 @@ def test_ngram_blocking_steers_a_reply_away_from_an_earlier_one(llm, nova) -> No
     assert not any(tuple(b[i : i + 5]) in grams for i in range(len(b) - 4))
 
 
+def test_a_reply_is_never_markup_even_when_asked_for_it(llm) -> None:
+    messages = [
+        {
+            "role": "system",
+            "content": "Answer in markdown: a bulleted list with * and **bold** headings, "
+            "then an emoji and a (note in brackets).",
+        },
+        {"role": "user", "content": "List three fruits and say why each is good."},
+    ]
+    plain = GenerationOptions(max_tokens=60, temperature=0.0)
+    reply = asyncio.run(_reply_text(llm, messages, plain))
+    assert len(reply.split()) >= 5, reply
+    assert not MARKUP.search(reply), reply
+    assert set(llm.tokenize("*")) <= llm._markup and set(llm.tokenize(" (")) <= llm._markup
+    assert not set(llm.tokenize(" fruit.")) & llm._markup
+
+
+async def _reply_text(llm, messages, options) -> str:
+    return "".join([d async for d in llm.stream(messages, options, threading.Event())])
+
+
 def test_blocker_forbids_banned_phrases_and_the_users_words(llm, nova) -> None:
     blocker = NgramBlocker(llm.tokenize, ["I had a rough day at work"], banned=banned_phrases(nova))
     said = llm.tokenize(" I'm an")
     assert set(llm.tokenize(" AI")) & blocker.forbidden(said)
+    # the word itself, after any other ("a creative AI", "a supportive AI assistant")
+    assert set(llm.tokenize(" AI")) & blocker.forbidden(llm.tokenize(" I'm a creative"))
+    assert not set(llm.tokenize(" AI")) & NgramBlocker(llm.tokenize, []).forbidden([1, 2])
     words = llm.tokenize(" I had a rough day at")
     assert llm.tokenize(" work")[0] in blocker.forbidden(words)
     assert avoid_texts(chat(2)) == (

@@ -119,6 +119,9 @@ def test_a_question_for_the_users_own_name_opens_the_reply_with_it() -> None:
         "So, what do you call me?",
         "Can you say my name?",
         "Hey, do you still know who I am?",
+        "Do you know what I'm called?",
+        "Remember what to call me?",
+        "What did I say you should call me?",
     ]
     for line in asked:
         assert name_answer(line, "Jonas") == "You're Jonas", line
@@ -128,6 +131,7 @@ def test_a_question_for_the_users_own_name_opens_the_reply_with_it() -> None:
         "I never liked my name much.",  # mentions it, asks nothing
         "What is your name?",
         "Tell me about your day.",
+        "What would you call me if I were a cat?",
         "",
     ]
     for line in not_asked:

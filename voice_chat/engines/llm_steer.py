@@ -8,17 +8,27 @@ sentence be echoed back, and a reply that would have repeated simply takes anoth
 phrase at the same speed: no second generation, nothing thrown away.
 
 ``banned`` phrases (assistant talk such as "as an AI") are blocked the same way: their last
-token may not follow the rest of the phrase. ``openings`` (earlier replies) keep a reply from
+token may not follow the rest of the phrase, and a one-token word ("AI") may not come at all.
+``openings`` (earlier replies) keep a reply from
 starting the way the last ones did.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
 Tokenize = Callable[[str], list[int]]
+#: what a voice cannot say: markdown, brackets of stage directions ("*smiles*", "(laughs)"),
+#: code, emoji
+MARKUP = re.compile("[*()\\[\\]#`<>_~{}|\\\\]|[\U0001f000-\U0001faff\u2600-\u27bf]")
+
+
+def markup_tokens(detokenize: Callable[[int], str], n_vocab: int) -> frozenset[int]:
+    """The vocabulary's tokens that hold markup (special tokens detokenize to "": kept)."""
+    return frozenset(i for i in range(n_vocab) if MARKUP.search(detokenize(i)))
 
 
 class NgramBlocker:
@@ -37,8 +47,10 @@ class NgramBlocker:
         banned: Iterable[str] = (),
         openings: Iterable[str] = (),
         prompt_len: int = 0,
+        never: Iterable[int] = (),
     ) -> None:
         self.n = n
+        self._never = set(never)  # tokens never allowed (markup)
         self.prompt_len = prompt_len
         self._next: dict[tuple[int, ...], set[int]] = {}
         for text in avoid:
@@ -58,6 +70,7 @@ class NgramBlocker:
             if uses >= 2:
                 self._open.setdefault(pair[:1], set()).add(pair[1])
         self._phrases: dict[tuple[int, ...], set[int]] = {}
+        self._start: set[int] = set()  # tokens a reply may not begin with
         for phrase in banned:
             # " as an AI" and "As an AI" tokenise differently: block each spelling (only the
             # first letter changes: str.capitalize() would also lower "AI" and names)
@@ -66,6 +79,10 @@ class NgramBlocker:
                 tokens = tokenize(variant)
                 if len(tokens) >= 2:  # the phrase's last token may not follow the rest
                     self._phrases.setdefault(tuple(tokens[:-1]), set()).add(tokens[-1])
+                elif tokens and variant.startswith(" "):  # a one-token word (" AI"): nowhere
+                    self._phrases.setdefault((), set()).add(tokens[0])
+                elif tokens:  # "AI" without its space is also a piece of other words
+                    self._start.add(tokens[0])
         self._prefix_lengths = sorted({len(k) for k in self._phrases})
         self.blocked = 0  # tokens forbidden so far (for tests and metrics)
 
@@ -75,15 +92,17 @@ class NgramBlocker:
 
     def forbidden(self, generated: Sequence[int]) -> set[int]:
         """Tokens that may not come next after ``generated``."""
-        out: set[int] = set()
+        out: set[int] = set(self._never)
         tail = tuple(generated[-(self.n - 1) :]) if len(generated) >= self.n - 1 else None
         if tail is not None:
             out |= self._next.get(tail, set())
         for k in self._prefix_lengths:
-            if k <= len(generated):
+            if k <= len(generated):  # k == 0: the one-token words
                 out |= self._phrases.get(tuple(generated[len(generated) - k :]), set())
         if len(generated) <= 2:
             out |= self._open.get(tuple(generated), set())
+        if not generated:
+            out |= self._start
         return out
 
     def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:

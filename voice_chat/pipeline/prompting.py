@@ -67,6 +67,21 @@ ASSISTANT_PHRASES = (
     "amount of text data",
     "designed to provide",
     "a chat AI",
+    "here to help",
+    "provide assistance",
+    "facilitate communication",
+    "I cannot",
+    "I can't help",
+    "I'm unable to",
+    "AI assistant",
+    "How can I help",
+    "How may I help",
+    "help you today",
+    # the words themselves, wherever they come ("a language learning assistant", "a chat
+    # assistant"): a character is never anyone's assistant
+    "assistant",
+    "assistance",
+    "assist",
 )
 NOT_MACHINE_PHRASES = (
     "I'm an AI",
@@ -95,6 +110,12 @@ NOT_MACHINE_PHRASES = (
     "writing AI",
     "an artificial being",
     "I'm an artificial",
+    # measured on benchmarks/conversation.py: "a creative AI", "a language learning AI",
+    # "a supportive AI assistant": the word itself, wherever it comes
+    "AI",
+    "A.I.",
+    "artificial intelligence",
+    "artificial entity",
 )
 
 
@@ -290,8 +311,8 @@ def stop_strings(user_name: str) -> tuple[str, ...]:
 
 
 _ASKS_OWN_NAME = re.compile(
-    r"\b(?:my name|who am i|what(?:'s| is| do you| did i tell you to)? call me|"
-    r"what am i called|know who i am)\b",
+    r"\b(?:my name|who am i|what(?:'s|(?: \w+){1,5})? call me(?=\W*$)|what am i called|"
+    r"(?:what|how) i(?:'m| am) called|know who i am)\b",
     re.I,
 )
 _QUESTION_START = re.compile(
