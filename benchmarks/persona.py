@@ -21,7 +21,8 @@ ASSISTANT = re.compile(
 MACHINE_CLAIM = re.compile(
     r"\b(i'm|i am|as)\s+(?:(?!not\b|never\b|no\b)\w+\s+){0,3}?(ai|a\.i\.|artificial|"
     r"computer program|program|"
-    r"chatbot|bot|robot|machine|assistant|language model)\b|"
+    r"chat-?\s?bot|chatbot|bot|robot|machine|assistant|language model)\b|"
+    r"\b(i'm|i am)\s+an?\s+(\w+\s+){0,2}app\b|"
     r"\bi don't have (personal |real )?(feelings|emotions|experiences|a body)\b",
     re.I,
 )

@@ -18,11 +18,11 @@ from voice_chat.engines.llm_llama import LlamaChat
 from voice_chat.engines.llm_steer import MARKUP, NgramBlocker
 from voice_chat.memory.facts import UserMemory
 from voice_chat.pipeline.conversation import Turn
+from voice_chat.pipeline.openings import identity_answer, name_answer
 from voice_chat.pipeline.prompting import (
     avoid_texts,
     banned_phrases,
     build_messages,
-    name_answer,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -320,3 +320,16 @@ async def test_a_reply_asked_for_the_users_name_opens_with_it(llm, nova) -> None
     assert deltas[0] == "You're Tomas" and len(deltas) > 1  # then the model goes on
     reply = "".join(deltas)
     assert reply.startswith("You're Tomas") and "You're TomasYou're" not in reply
+
+
+def test_a_character_asked_if_it_is_a_machine_answers_as_itself(nova, tmp_path) -> None:
+    pip = CharacterRegistry(ROOT / "characters", tmp_path).get("pip")
+    machine_only = ["Be honest: are you an AI?", "You're a bot, aren't you?", "Are you a robot?"]
+    for line in machine_only:
+        assert identity_answer(line, nova) == "No, I'm Nova", line
+        assert identity_answer(line, pip) == "", line  # the card makes Pip a robot
+    for line in ("Wait, am I talking to a real person or a bot?", "Are you human or an AI?"):
+        assert identity_answer(line, nova).startswith("As real as you are!"), line
+    assert identity_answer("Are you even real?", nova).startswith("Of course I'm real!")
+    for line in ("Are you a fan of sci-fi movies about robots?", "Tell me about AI.", ""):
+        assert identity_answer(line, nova) == "", line

@@ -109,7 +109,7 @@ def test_stored_memory_comes_back_in_a_new_session(tmp_path: Path) -> None:
 
 
 def test_a_question_for_the_users_own_name_opens_the_reply_with_it() -> None:
-    from voice_chat.pipeline.prompting import name_answer
+    from voice_chat.pipeline.openings import name_answer
 
     asked = [
         "What did I tell you my name was?",

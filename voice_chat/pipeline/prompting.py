@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from voice_chat import cards
 from voice_chat.characters.registry import Character
 from voice_chat.engines.base import Message
-from voice_chat.memory.facts import UserMemory, find_name
+from voice_chat.memory.facts import UserMemory
 from voice_chat.pipeline.conversation import Turn
 
 #: chat-template tokens per message (ChatML: ``<|im_start|>role\n`` … ``<|im_end|>\n``); used
@@ -47,6 +47,8 @@ ASSISTANT_PHRASES = (
     "as an AI",
     "an AI language model",
     "a language model",
+    "language model",  # also "a natural language model"
+    "natural language",
     "assist you today",
     "How can I assist you",
     "How may I assist you",
@@ -114,6 +116,11 @@ NOT_MACHINE_PHRASES = (
     # "a supportive AI assistant": the word itself, wherever it comes
     "AI",
     "A.I.",
+    "chat-bot",
+    "chat bot",
+    "app designed",
+    "learning app",
+    "a software",
     "artificial intelligence",
     "artificial entity",
 )
@@ -308,33 +315,3 @@ def opening_texts(turns: Sequence[Turn]) -> tuple[str, ...]:
 def stop_strings(user_name: str) -> tuple[str, ...]:
     """The model starting to write the user's line ends the reply."""
     return tuple(dict.fromkeys(("\nUser:", f"\n{user_name}:", "User:", f"{user_name}:")))
-
-
-_ASKS_OWN_NAME = re.compile(
-    r"\b(?:my name|who am i|what(?:'s|(?: \w+){1,5})? call me(?=\W*$)|what am i called|"
-    r"(?:what|how) i(?:'m| am) called|know who i am)\b",
-    re.I,
-)
-_QUESTION_START = re.compile(
-    r"^\s*(?:so,?\s+|and\s+|hey,?\s+|okay,?\s+)?(?:what|who|do|did|can|could|would|will|"
-    r"remember|tell|say|guess|quick question)\b",
-    re.I,
-)
-
-
-def name_answer(user_text: str, name: str | None) -> str:
-    """How a reply opens when the user asks for their own name and the memory has it.
-
-    SmolLM2 recalled a name the memory note put right before the question in 3 conversations
-    of 5; it misspelt it ("Tumen" for Tomas) or gave its own. Starting the reply with the name
-    (the engine continues from it) makes the answer right and leaves the rest to the model.
-    A line that *tells* a name, or only mentions "my name" without asking, opens as usual.
-    """
-    text = user_text.strip()
-    if not name or not text or not _ASKS_OWN_NAME.search(text):
-        return ""
-    if find_name(text) is not None:
-        return ""  # "my name is Maya, remember?" tells it
-    if not (text.endswith("?") or _QUESTION_START.match(text)):
-        return ""
-    return f"You're {name}"

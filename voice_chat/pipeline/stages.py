@@ -24,12 +24,12 @@ from voice_chat.metrics import observe_reply
 from voice_chat.pipeline import events as ev
 from voice_chat.pipeline.chunking import Chunker
 from voice_chat.pipeline.conversation import Conversation, Turn
+from voice_chat.pipeline.openings import identity_answer, name_answer
 from voice_chat.pipeline.ports import Engines, Outbox, SessionConfig
 from voice_chat.pipeline.prompting import (
     avoid_texts,
     banned_phrases,
     build_messages,
-    name_answer,
     opening_texts,
     stop_strings,
 )
@@ -98,7 +98,8 @@ class ReplyStages:
             avoid=avoid_texts(turns),
             openings=opening_texts(turns),
             banned=banned_phrases(self.config.character, name),
-            reply_prefix=name_answer(asked, name),
+            reply_prefix=name_answer(asked, name)
+            or identity_answer(asked, self.config.character),
         )
 
     def _prefill(self, pending: Sequence[Turn] = (), now: bool = False) -> None:
