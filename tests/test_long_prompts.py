@@ -331,5 +331,6 @@ def test_a_character_asked_if_it_is_a_machine_answers_as_itself(nova, tmp_path) 
     for line in ("Wait, am I talking to a real person or a bot?", "Are you human or an AI?"):
         assert identity_answer(line, nova).startswith("As real as you are!"), line
     assert identity_answer("Are you even real?", nova).startswith("Of course I'm real!")
-    for line in ("Are you a fan of sci-fi movies about robots?", "Tell me about AI.", ""):
+    not_asked = ("Are you a fan of sci-fi movies about robots?", "Tell me about AI.", "")
+    for line in (*not_asked, "You're a real friend.", "You are so human, I love it."):
         assert identity_answer(line, nova) == "", line

@@ -61,8 +61,8 @@ def identity_answer(user_text: str, character: Character) -> str:
     as itself; one whose card does (a robot) is left to the model.
     """
     text = user_text.strip()
-    if is_machine(character) or not text or not _ASKS_WHAT_YOU_ARE.search(text):
-        return ""
+    if is_machine(character) or "?" not in text or not _ASKS_WHAT_YOU_ARE.search(text):
+        return ""  # "You're a real friend." asks nothing
     me = character.name
     machine = re.search(rf"\b{_MACHINE_WORD}\b", text, re.I)
     person = re.search(rf"\b{_PERSON_WORD}\b", text, re.I)
