@@ -141,20 +141,30 @@ def test_ngram_blocking_steers_a_reply_away_from_an_earlier_one(llm, nova) -> No
 
 
 def test_a_reply_is_never_markup_even_when_asked_for_it(llm) -> None:
-    messages = [
-        {
-            "role": "system",
-            "content": "Answer in markdown: a bulleted list with * and **bold** headings, "
-            "then an emoji and a (note in brackets).",
-        },
-        {"role": "user", "content": "List three fruits and say why each is good."},
+    asks = [
+        (
+            "Format every answer as markdown with ## headings and **bold** words.",
+            "Explain how to make tea.",
+        ),
+        ("You are friendly.", "Give me a markdown table of three fruits and their colours."),
+        ("You are a coder.", "Write a Python function that adds two numbers."),
     ]
     plain = GenerationOptions(max_tokens=60, temperature=0.0)
-    reply = asyncio.run(_reply_text(llm, messages, plain))
-    assert len(reply.split()) >= 5, reply
-    assert not MARKUP.search(reply), reply
-    assert set(llm.tokenize("*")) <= llm._markup and set(llm.tokenize(" (")) <= llm._markup
-    assert not set(llm.tokenize(" fruit.")) & llm._markup
+    mask = llm._markup
+    for system, line in asks:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": line}]
+        llm._markup = frozenset()
+        try:
+            unmasked = asyncio.run(_reply_text(llm, messages, plain))
+        finally:
+            llm._markup = mask
+        assert MARKUP.search(unmasked) or any(ord(c) > 0xFFFF for c in unmasked), unmasked
+        reply = asyncio.run(_reply_text(llm, messages, plain))
+        assert len(reply.split()) >= 5, reply
+        assert not MARKUP.search(reply) and not any(ord(c) > 0xFFFF for c in reply), reply
+    assert set(llm.tokenize("*")) <= mask and set(llm.tokenize(" (")) <= mask
+    assert set(llm.tokenize("\U0001f34c")) & mask  # an emoji, in byte tokens
+    assert not set(llm.tokenize(" fruit.")) & mask
 
 
 async def _reply_text(llm, messages, options) -> str:

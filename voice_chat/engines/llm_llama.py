@@ -120,9 +120,7 @@ class LlamaChat:
             self.template_error = None
         n_vocab = self._llm.n_vocab()
         # replies are spoken: the tokens of markup are never sampled (0.1 s for 49k tokens)
-        self._markup = markup_tokens(
-            lambda i: self._llm.detokenize([i], special=False).decode("utf-8", "ignore"), n_vocab
-        )
+        self._markup = markup_tokens(lambda i: self._llm.detokenize([i], special=False), n_vocab)
         self._cache = StateCache(cache_bytes)
         self._counts: dict[str, int] = {}  # token counts of message texts
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")

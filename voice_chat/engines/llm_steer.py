@@ -26,9 +26,18 @@ Tokenize = Callable[[str], list[int]]
 MARKUP = re.compile("[*()\\[\\]#`<>_~{}|\\\\]|[\U0001f000-\U0001faff\u2600-\u27bf]")
 
 
-def markup_tokens(detokenize: Callable[[int], str], n_vocab: int) -> frozenset[int]:
-    """The vocabulary's tokens that hold markup (special tokens detokenize to "": kept)."""
-    return frozenset(i for i in range(n_vocab) if MARKUP.search(detokenize(i)))
+def markup_tokens(detokenize: Callable[[int], bytes], n_vocab: int) -> frozenset[int]:
+    """The vocabulary's tokens that hold markup (special tokens detokenize to "": kept).
+
+    Emoji are 4-byte UTF-8 and often split across byte tokens: a token with a 4-byte lead
+    byte (0xF0-0xF4) is one too."""
+
+    def markup(raw: bytes) -> bool:
+        return bool(MARKUP.search(raw.decode("utf-8", "ignore"))) or any(
+            0xF0 <= b <= 0xF4 for b in raw
+        )
+
+    return frozenset(i for i in range(n_vocab) if markup(detokenize(i)))
 
 
 class NgramBlocker:
