@@ -35,9 +35,9 @@ def _f0(client: TestClient, params: dict) -> float:
 
 def test_preview_moves_pitch_and_stores_nothing(client: TestClient, tmp_path: Path) -> None:
     # Joe's prosody is random from one synthesis to the next (about +-7 % in median pitch), so
-    # compare the median of three previews each.
-    base = float(np.median([_f0(client, {"base": "joe"}) for _ in range(3)]))
-    up = float(np.median([_f0(client, {"base": "joe", "pitch_semitones": 5}) for _ in range(3)]))
+    # compare the median of seven previews each (with three, 1 run in 3 missed by 0.02).
+    base = float(np.median([_f0(client, {"base": "joe"}) for _ in range(7)]))
+    up = float(np.median([_f0(client, {"base": "joe", "pitch_semitones": 5}) for _ in range(7)]))
     assert abs(up / base - 2 ** (5 / 12)) < 0.1  # 1.335 +- 7.5 %
     voices = client.get("/v1/voices").json()["voices"]
     assert "preview" not in {v["id"] for v in voices}
